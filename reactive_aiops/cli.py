@@ -1,0 +1,52 @@
+"""Command line entry point: ``reactive-aiops`` and ``python -m reactive_aiops``.
+
+Each subcommand lives in its own module that exposes ``add_arguments(parser)`` and
+``run(args) -> int``; they are imported only when chosen, so ``demo`` never pays for Textual
+and ``serve`` never pays for the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+#: subcommand -> (module path, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("reactive_aiops.demo", "run the built-in AIOps scenario (the main job)"),
+    "replay": ("reactive_aiops.core.replay_cli", "replay a recorded JSON Lines action log"),
+    "serve": ("reactive_aiops.server.cli", "run the Centrifuge-compatible event server"),
+    "dashboard": ("reactive_aiops.ui.dashboard.cli", "run the Textual AIOps dashboard"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every subcommand whose module is importable."""
+    parser = argparse.ArgumentParser(prog="reactive-aiops", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_path, help_text) in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(module_path)
+        except ModuleNotFoundError as exc:
+            # Only hide the subcommand when its own module is missing (an optional extra),
+            # never when something it imports is broken.
+            if exc.name is not None and module_path.startswith(exc.name):
+                continue
+            raise
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sp)
+        sp.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run the chosen subcommand; returns the process exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    status: int = args._run(args)
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

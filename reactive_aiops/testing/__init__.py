@@ -1,0 +1,1 @@
+"""reactive_aiops.testing."""
