@@ -1,0 +1,122 @@
+"""``combine_reducers``: one reducer per slice, one root state, unchanged slices shared."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar, overload
+
+import attrs
+
+_T = TypeVar("_T")
+
+SliceReducer = Callable[[Any, Any], Any]
+
+
+class CombinedState(Mapping[str, Any]):
+    """An immutable mapping of slice name to slice state, also readable as attributes.
+
+    Built by :func:`combine_reducers` without a state class. Equality and hashing follow the
+    slices.
+    """
+
+    __slots__ = ("_slices",)
+
+    def __init__(self, slices: Mapping[str, Any] | None = None) -> None:
+        object.__setattr__(self, "_slices", dict(slices or {}))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._slices[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._slices)
+
+    def __len__(self) -> int:
+        return len(self._slices)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._slices[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise attrs.exceptions.FrozenInstanceError()
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._slices.items()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self._slices.items())
+        return f"CombinedState({inner})"
+
+    def set(self, **changes: Any) -> CombinedState:
+        """Return a copy with the given slices replaced."""
+        return CombinedState({**self._slices, **changes})
+
+
+@overload
+def combine_reducers(
+    state_class: None = None, /, **reducers: SliceReducer
+) -> Callable[[CombinedState | None, Any], CombinedState]: ...
+
+
+@overload
+def combine_reducers(
+    state_class: type[_T], /, **reducers: SliceReducer
+) -> Callable[[_T | None, Any], _T]: ...
+
+
+def combine_reducers(
+    state_class: type[Any] | None = None, /, **reducers: SliceReducer
+) -> Callable[[Any, Any], Any]:
+    """Combine slice reducers into one root reducer.
+
+    Each ``reducers[name](slice_state, action)`` receives its slice (None at first) and returns
+    the new slice. The root is a :class:`CombinedState`, or an instance of the frozen attrs
+    ``state_class`` whose other fields keep their value (defaults at first). The root reducer
+    returns the *same* root object when no slice changed, so memoized selectors and ``select``
+    streams cost one identity check.
+    """
+    if not reducers:
+        raise ValueError("combine_reducers needs at least one slice reducer")
+    items = tuple(reducers.items())
+
+    if state_class is None:
+
+        def combined(state: CombinedState | None, action: Any) -> CombinedState:
+            if state is None:
+                return CombinedState({name: reducer(None, action) for name, reducer in items})
+            changed: dict[str, Any] | None = None
+            slices = state._slices
+            for name, reducer in items:
+                before = slices.get(name)
+                after = reducer(before, action)
+                if after is not before:
+                    if changed is None:
+                        changed = {}
+                    changed[name] = after
+            return state if changed is None else state.set(**changed)
+
+        return combined
+
+    if not attrs.has(state_class):
+        raise TypeError(f"{state_class.__qualname__} is not an attrs class")
+    field_names = {field.name for field in attrs.fields(state_class)}
+    unknown = set(reducers) - field_names
+    if unknown:
+        raise TypeError(f"{state_class.__qualname__} has no field(s) {sorted(unknown)}")
+
+    def combined_class(state: Any, action: Any) -> Any:
+        if state is None:
+            return state_class(**{name: reducer(None, action) for name, reducer in items})
+        changed: dict[str, Any] | None = None
+        for name, reducer in items:
+            before = getattr(state, name)
+            after = reducer(before, action)
+            if after is not before:
+                if changed is None:
+                    changed = {}
+                changed[name] = after
+        return state if changed is None else attrs.evolve(state, **changed)
+
+    return combined_class
