@@ -1,0 +1,283 @@
+"""Encode and decode Centrifuge v2 JSON frames.
+
+A frame is one WebSocket *text* message holding one or more JSON objects separated by ``\\n``.
+Client side: ``encode_commands`` / ``decode_replies``. Server side: ``decode_commands`` /
+``encode_replies``. Bodies go through one dedicated cattrs converter (strict primitive hooks, zero
+values omitted, unknown keys ignored); the envelope (``id`` + one method key, ``push``, ``{}``) is
+dispatched by hand because its tag is the *name of a key*, which no cattrs tagged-union strategy
+models. Decoding never raises anything but ``ProtocolError`` / ``FrameError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn
+
+from reactive_aiops.wire.errors import FrameError, ProtocolError
+from reactive_aiops.wire.messages import (
+    MAX_ID,
+    PUSH_TYPES,
+    REQUEST_METHODS,
+    RESULT_METHODS,
+    ClientMessage,
+    Command,
+    Error,
+    Ping,
+    Pong,
+    Push,
+    Reply,
+    ServerMessage,
+)
+
+#: Default frame size guard (characters); both directions. Matches the client's websockets max_size.
+DEFAULT_MAX_FRAME = 1 << 20
+#: A frame may batch many messages, but not without bound (a server parses them all at once).
+DEFAULT_MAX_MESSAGES = 1000
+
+_T = TypeVar("_T")
+_UINT64 = 2**64
+_INT64_MIN = -(2**63)
+
+# --- the converter ---------------------------------------------------------------------------
+
+
+def _structure_str(value: object, _: object) -> str:
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _structure_int(value: object, _: object) -> int:
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    if not _INT64_MIN <= value < _UINT64:
+        raise ValueError(f"integer out of range: {value}")
+    return value
+
+
+def _structure_bool(value: object, _: object) -> bool:
+    if type(value) is not bool:
+        raise TypeError(f"expected a boolean, got {type(value).__name__}")
+    return value
+
+
+def _structure_any(value: object, _: object) -> object:
+    return value
+
+
+def _is_homogeneous_tuple(tp: Any) -> bool:
+    args = get_args(tp)
+    return get_origin(tp) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(
+        omit_if_default=True, forbid_extra_keys=False, detailed_validation=False
+    )
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(bool, _structure_bool)
+    conv.register_structure_hook_func(lambda t: t is Any, _structure_any)
+    # Embedded JSON passes through as is: no copy, no runtime-type dispatch on the hot path.
+    conv.register_unstructure_hook_func(lambda t: t is Any, lambda v: v)
+
+    def attrs_factory(cls: type[_T]) -> Callable[[object, object], _T]:
+        inner = make_dict_structure_fn(cls, conv)
+
+        def structure(value: object, _: object) -> _T:
+            # cattrs would accept any container supporting ``in``; the schema says object.
+            if type(value) is not dict:
+                raise TypeError(f"{cls.__name__} must be a JSON object")
+            return inner(value, cls)
+
+        return structure
+
+    def tuple_factory(tp: Any) -> Callable[[object, object], tuple[Any, ...]]:
+        (item,) = get_args(tp)[:1]
+
+        def structure(value: object, _: object) -> tuple[Any, ...]:
+            if type(value) is not list:  # never iterate a string or an object
+                raise TypeError("expected a JSON array")
+            return tuple(conv.structure(v, item) for v in value)
+
+        return structure
+
+    conv.register_structure_hook_factory(attrs.has, attrs_factory)
+    conv.register_structure_hook_factory(_is_homogeneous_tuple, tuple_factory)
+    return conv
+
+
+#: The wire's one cattrs converter. Not the global one: nothing else may change its hooks.
+converter = _make_converter()
+
+_REQUEST_BY_KEY = {key: cls for cls, key in REQUEST_METHODS.items()}
+_RESULT_BY_KEY = {key: cls for cls, key in RESULT_METHODS.items()}
+_PUSH_BY_KEY = {key: cls for cls, key in PUSH_TYPES.items()}
+_DECODE_FAULTS = (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError)
+
+
+# --- framing ---------------------------------------------------------------------------------
+
+
+def _split(text: object, max_size: int, max_messages: int) -> list[dict[str, Any]]:
+    if not isinstance(text, str):
+        raise FrameError(f"frame must be text, got {type(text).__name__} (JSON uses text frames)")
+    if len(text) > max_size:
+        raise FrameError(f"frame of {len(text)} characters exceeds the {max_size} limit")
+    if text.endswith("\n"):  # one trailing newline is tolerated, as by the Go decoder
+        text = text[:-1]
+    lines = text.split("\n")
+    if len(lines) > max_messages:
+        raise FrameError(f"frame holds {len(lines)} messages, limit {max_messages}")
+    objects: list[dict[str, Any]] = []
+    for index, line in enumerate(lines):
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            reason = "empty line in frame" if not line.strip() else f"invalid JSON: {exc}"
+            raise FrameError(reason, index=index) from exc
+        if type(obj) is not dict:
+            kind = type(obj).__name__
+            raise FrameError(f"message must be a JSON object, got {kind}", index=index)
+        objects.append(obj)
+    return objects
+
+
+def _join(objects: Iterable[dict[str, Any]]) -> str:
+    return "\n".join(json.dumps(o, separators=(",", ":"), ensure_ascii=False) for o in objects)
+
+
+def _get_id(obj: dict[str, Any]) -> int:
+    value = obj.get("id", 0)
+    if type(value) is not int or not 0 <= value <= MAX_ID:
+        raise ProtocolError(f"id must be a uint32, got {value!r}")
+    return value
+
+
+def _one_key(obj: dict[str, Any], table: dict[str, type[Any]], what: str) -> tuple[str, type[Any]]:
+    found = [key for key in obj if key in table]
+    if len(found) != 1:
+        detail = "none" if not found else ", ".join(found)
+        raise ProtocolError(f"{what} must carry exactly one of {sorted(table)}; found {detail}")
+    return found[0], table[found[0]]
+
+
+def _body(value: object, cls: type[_T], where: str) -> _T:
+    try:
+        return converter.structure(value, cls)
+    except _DECODE_FAULTS as exc:
+        raise ProtocolError(f"bad {where}: {exc}") from exc
+
+
+# --- client side -----------------------------------------------------------------------------
+
+
+def _command_obj(message: ClientMessage) -> dict[str, Any]:
+    if isinstance(message, Pong):
+        return {}
+    key = REQUEST_METHODS[type(message.request)]
+    obj: dict[str, Any] = {"id": message.id} if message.id else {}
+    obj[key] = converter.unstructure(message.request)
+    return obj
+
+
+def encode_commands(messages: Iterable[ClientMessage]) -> str:
+    """Encode client messages into one text frame (send it as a WebSocket text message)."""
+    return _join(_command_obj(m) for m in messages)
+
+
+def _decode_server_message(obj: dict[str, Any]) -> ServerMessage:
+    msg_id = _get_id(obj)
+    if msg_id:
+        if "error" in obj:
+            return Reply(msg_id, _body(obj["error"], Error, "error"))
+        key, cls = _one_key(obj, _RESULT_BY_KEY, "reply")
+        return Reply(msg_id, _body(obj[key], cls, f"{key} result"))
+    if "push" in obj:
+        push = obj["push"]
+        if type(push) is not dict:
+            raise ProtocolError("push must be a JSON object")
+        channel = push.get("channel", "")
+        if type(channel) is not str:
+            raise ProtocolError("push channel must be a string")
+        key, cls = _one_key(push, _PUSH_BY_KEY, "push")
+        return Push(channel, _body(push[key], cls, f"{key} push"))
+    if "error" in obj:
+        raise ProtocolError("error reply without an id")
+    return Ping()
+
+
+def decode_replies(
+    text: object, *, max_size: int = DEFAULT_MAX_FRAME, max_messages: int = DEFAULT_MAX_MESSAGES
+) -> list[ServerMessage]:
+    """Decode a server text frame into replies, pushes and pings, in frame order.
+
+    Raises ``FrameError`` (bad framing) or ``ProtocolError`` (bad schema); ``exc.decoded`` holds
+    the messages before the bad one, which the caller should still process.
+    """
+    objects = _split(text, max_size, max_messages)
+    out: list[ServerMessage] = []
+    for index, obj in enumerate(objects):
+        try:
+            out.append(_decode_server_message(obj))
+        except ProtocolError as exc:
+            raise ProtocolError(exc.reason, decoded=out, index=index) from exc
+    return out
+
+
+# --- server side -----------------------------------------------------------------------------
+
+
+def _decode_client_message(obj: dict[str, Any]) -> ClientMessage:
+    msg_id = _get_id(obj)
+    if not msg_id and not any(key in _REQUEST_BY_KEY for key in obj):
+        return Pong()  # ``{}``; unknown keys are ignored, as everywhere
+    key, cls = _one_key(obj, _REQUEST_BY_KEY, "command")
+    if (key == "send") != (msg_id == 0):
+        raise ProtocolError("send must have no id" if msg_id else f"{key} command without an id")
+    return Command(msg_id, _body(obj[key], cls, f"{key} request"))
+
+
+def decode_commands(
+    text: object, *, max_size: int = DEFAULT_MAX_FRAME, max_messages: int = DEFAULT_MAX_MESSAGES
+) -> list[ClientMessage]:
+    """Decode a client text frame into commands and pongs, in frame order.
+
+    Raises ``FrameError`` / ``ProtocolError`` (answer with disconnect 3501 bad request);
+    ``exc.decoded`` holds the commands before the bad one.
+    """
+    objects = _split(text, max_size, max_messages)
+    out: list[ClientMessage] = []
+    for index, obj in enumerate(objects):
+        try:
+            out.append(_decode_client_message(obj))
+        except ProtocolError as exc:
+            raise ProtocolError(exc.reason, decoded=out, index=index) from exc
+    return out
+
+
+def _server_obj(message: ServerMessage) -> dict[str, Any]:
+    if isinstance(message, Reply):
+        result = message.result
+        key = "error" if isinstance(result, Error) else RESULT_METHODS[type(result)]
+        return {"id": message.id, key: converter.unstructure(result)}
+    if isinstance(message, Push):
+        push: dict[str, Any] = {"channel": message.channel} if message.channel else {}
+        push[PUSH_TYPES[type(message.body)]] = converter.unstructure(message.body)
+        return {"push": push}
+    return {}
+
+
+def encode_replies(messages: Iterable[ServerMessage]) -> str:
+    """Encode replies, pushes and pings into one text frame. Success always carries its key."""
+    return _join(_server_obj(m) for m in messages)
+
+
+def encode_reply(message: ServerMessage) -> str:
+    """Encode one server message (e.g. a publication push to fan out to many sockets)."""
+    return _join((_server_obj(message),))
