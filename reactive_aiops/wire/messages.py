@@ -373,19 +373,32 @@ def _check_id(instance: object, attribute: attrs.Attribute[int], value: int) -> 
         raise ValueError(f"{attribute.name} must be a uint32, got {value}")
 
 
+def _check_reply_id(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not 1 <= value <= MAX_ID:
+        raise ValueError(f"reply id must be in 1..{MAX_ID}, got {value}")
+
+
 @attrs.frozen
 class Command:
-    """A client command ``{"id": N, "<method>": {request}}``; ``id`` 0 only for ``send``."""
+    """A client command ``{"id": N, "<method>": {request}}``; ``id`` 0 only for ``send``.
+
+    Raises ``ValueError`` if ``id`` is not a uint32 or is 0 for anything but ``SendRequest``
+    (and non-zero for it): the server could not tell it from a pong otherwise.
+    """
 
     id: int = attrs.field(validator=_check_id)
     request: Request
+
+    def __attrs_post_init__(self) -> None:
+        if (self.id == 0) != isinstance(self.request, SendRequest):
+            raise ValueError("only send commands have id 0, and they must")
 
 
 @attrs.frozen
 class Reply:
     """A reply to command ``id``: a ``result`` (type matching the command) or an ``Error``."""
 
-    id: int = attrs.field(validator=_check_id)
+    id: int = attrs.field(validator=_check_reply_id)
     result: Result | Error
 
     @property
