@@ -1,0 +1,166 @@
+"""coalesce_frames in virtual time: bounded rate under bursts, leading edge after quiet, no loss."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Any
+
+import pytest
+import reactivex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reactivex import Observable
+from reactivex.notification import OnCompleted, OnNext
+from reactivex.testing import ReactiveTest, TestScheduler
+from reactivex.testing.recorded import Recorded
+
+from reactive_aiops.ui.coalesce import DEFAULT_FPS, coalesce_frames
+
+on_next = ReactiveTest.on_next
+on_completed = ReactiveTest.on_completed
+on_error = ReactiveTest.on_error
+
+# fps=0.1 makes a frame exactly 10 virtual ticks, which keeps the marble times readable.
+FRAME_FPS = 0.1
+FRAME = 10.0
+
+
+def values_at(messages: list[Recorded[Any]]) -> list[tuple[Any, Any]]:
+    return [(m.time, m.value.value) for m in messages if isinstance(m.value, OnNext)]
+
+
+def run(
+    scheduler: TestScheduler, source: Observable[Any], fps: float = FRAME_FPS
+) -> list[Recorded[Any]]:
+    result = scheduler.start(lambda: source.pipe(coalesce_frames(fps, scheduler=scheduler)))
+    return list(result.messages)
+
+
+def test_single_value_after_quiet_is_delivered_at_once() -> None:
+    scheduler = TestScheduler()
+    source = scheduler.create_hot_observable(on_next(250, "a"), on_next(400, "b"))
+    messages = run(scheduler, source)
+    assert values_at(messages) == [(250, "a"), (400, "b")]
+
+
+def test_burst_is_bounded_to_one_delivery_per_frame_and_keeps_the_latest() -> None:
+    scheduler = TestScheduler()
+    # 100 values, one per tick, from 300 to 399: ten frames' worth.
+    source = scheduler.create_hot_observable([on_next(300 + i, i) for i in range(100)])
+    delivered = values_at(run(scheduler, source))
+    assert delivered[0] == (300, 0)  # leading edge
+    times = [t for t, _ in delivered]
+    assert all(b - a >= FRAME for a, b in pairwise(times))
+    assert len(delivered) <= 100 / FRAME + 2
+    # Each frame end delivers the newest value produced in that frame.
+    assert delivered[1] == (310, 10)
+    assert delivered[-1][1] == 99  # the last value is never lost
+    values = [v for _, v in delivered]
+    assert values == sorted(values)
+
+
+def test_trailing_value_is_delivered_at_frame_end_then_idle_again() -> None:
+    scheduler = TestScheduler()
+    source = scheduler.create_hot_observable(
+        on_next(300, "a"), on_next(303, "b"), on_next(306, "c"), on_next(350, "d")
+    )
+    assert values_at(run(scheduler, source)) == [(300, "a"), (310, "c"), (350, "d")]
+
+
+def test_completion_flushes_the_held_value_first() -> None:
+    scheduler = TestScheduler()
+    source = scheduler.create_hot_observable(
+        on_next(300, "a"), on_next(302, "b"), on_completed(304)
+    )
+    messages = run(scheduler, source)
+    assert messages == [on_next(300, "a"), on_next(304, "b"), on_completed(304)]
+
+
+def test_error_flushes_the_held_value_then_propagates() -> None:
+    scheduler = TestScheduler()
+    boom = RuntimeError("boom")
+    source = scheduler.create_hot_observable(
+        on_next(300, "a"), on_next(302, "b"), on_error(305, boom)
+    )
+    messages = run(scheduler, source)
+    assert messages == [on_next(300, "a"), on_next(305, "b"), on_error(305, boom)]
+
+
+def test_dispose_cancels_the_pending_frame() -> None:
+    scheduler = TestScheduler()
+    source = scheduler.create_hot_observable(on_next(300, "a"), on_next(302, "b"))
+    result = scheduler.start(
+        lambda: source.pipe(coalesce_frames(FRAME_FPS, scheduler=scheduler)), disposed=305
+    )
+    assert values_at(list(result.messages)) == [(300, "a")]
+
+
+def test_default_is_sixty_hertz_with_the_subscribe_scheduler() -> None:
+    assert DEFAULT_FPS == 60.0
+    scheduler = TestScheduler()
+    # Two values 1 ms apart, then one 50 ms later (virtual seconds).
+    source = scheduler.create_hot_observable(
+        # reactivex annotates ticks as int, but virtual time is a float clock.
+        on_next(300.0, 1),  # type: ignore[arg-type]
+        on_next(300.001, 2),  # type: ignore[arg-type]
+        on_next(300.05, 3),  # type: ignore[arg-type]
+    )
+    result = scheduler.start(lambda: source.pipe(coalesce_frames()))
+    delivered = values_at(list(result.messages))
+    assert [v for _, v in delivered] == [1, 2, 3]
+    assert delivered[1][0] == pytest.approx(300.0 + 1 / 60)
+    assert delivered[2][0] == pytest.approx(300.05)
+
+
+def test_reentrant_value_from_inside_on_next_is_held_for_the_frame() -> None:
+    scheduler = TestScheduler()
+    subject: reactivex.subject.Subject[int] = reactivex.subject.Subject()
+    seen: list[tuple[float, int]] = []
+
+    def render(value: int) -> None:
+        seen.append((scheduler.clock, value))
+        if value == 1:
+            subject.on_next(2)  # e.g. a dispatch from a render callback
+
+    subject.pipe(coalesce_frames(FRAME_FPS, scheduler=scheduler)).subscribe(render)
+    scheduler.schedule_absolute(100, lambda _s, _st: subject.on_next(1))
+    scheduler.start()
+    assert seen == [(100, 1), (110, 2)]
+
+
+@pytest.mark.parametrize("fps", [0, -1.0, float("inf"), float("nan")])
+def test_bad_fps_is_a_value_error(fps: float) -> None:
+    with pytest.raises(ValueError, match="fps"):
+        coalesce_frames(fps)
+
+
+def test_non_numeric_fps_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="fps"):
+        coalesce_frames("60")  # type: ignore[arg-type]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=60))
+def test_properties_rate_order_and_last_value(gaps: list[int]) -> None:
+    scheduler = TestScheduler()
+    times: list[int] = []
+    now = 300
+    for gap in gaps:
+        now += gap
+        times.append(now)
+    # Values arriving at the same tick keep their order in a hot observable.
+    source = scheduler.create_hot_observable(
+        [on_next(t, i) for i, t in enumerate(times)] + [on_completed(now + 1)]
+    )
+    messages = run(scheduler, source)
+    delivered = values_at(messages)
+    assert delivered[-1][1] == len(times) - 1  # last value never lost
+    values = [v for _, v in delivered]
+    assert values == sorted(set(values))  # in order, no duplicates
+    # Rate bound: between any two deliveries (except the flush at completion) a full frame.
+    body = delivered[:-1] if messages[-1].time == delivered[-1][0] else delivered
+    stamps = [t for t, _ in body]
+    assert all(b - a >= FRAME for a, b in pairwise(stamps))
+    # Leading edge: the first value is delivered at its own arrival time.
+    assert delivered[0] == (times[0], 0)
+    assert isinstance(messages[-1].value, OnCompleted)
