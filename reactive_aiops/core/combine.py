@@ -16,7 +16,8 @@ class CombinedState(Mapping[str, Any]):
     """An immutable mapping of slice name to slice state, also readable as attributes.
 
     Built by :func:`combine_reducers` without a state class. Equality and hashing follow the
-    slices.
+    slices. A slice named like a mapping method (``items``, ``keys``, ``values``, ``get``, ``set``)
+    is read with ``state["items"]``; ``state.items`` is the method.
     """
 
     __slots__ = ("_slices",)

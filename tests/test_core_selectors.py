@@ -1,0 +1,57 @@
+"""create_selector memoization and compose."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reactive_aiops.core import CombinedState, compose, create_selector
+
+
+def test_recomputes_only_when_an_input_changes_identity() -> None:
+    state = CombinedState({"numbers": (1, 2, 3), "other": 0})
+    total = create_selector(lambda s: s.numbers, lambda xs: sum(xs))
+    assert total(state) == 6
+    assert total(state) == 6
+    assert total(state.set(other=1)) == 6  # new state, same input object
+    assert total.recomputations == 1
+    assert total(state.set(numbers=(1, 2))) == 3
+    assert total.recomputations == 2
+
+
+def test_multiple_inputs_and_reset() -> None:
+    sel = create_selector(lambda s: s["a"], lambda s: s["b"], lambda a, b: a + b)
+    first = {"a": 1, "b": 2}
+    assert sel(first) == 3
+    sel.reset_recomputations()
+    assert sel.recomputations == 0
+    assert sel({"a": 1, "b": 2}) == 3  # new state and equal, but b is the same int object
+    assert sel.recomputations == 0
+    sel.clear_cache()
+    assert sel(first) == 3
+    assert sel.recomputations == 1
+
+
+def test_selector_needs_input_and_combiner() -> None:
+    with pytest.raises(TypeError):
+        create_selector(lambda s: s)  # type: ignore[call-overload]
+
+
+def test_selectors_compose() -> None:
+    inner = create_selector(lambda s: s["xs"], lambda xs: tuple(sorted(xs)))
+    outer = create_selector(inner, lambda xs: xs[0] if xs else None)
+    state = {"xs": [3, 1, 2]}
+    assert outer(state) == 1
+    assert outer({"xs": state["xs"]}) == 1
+    assert (inner.recomputations, outer.recomputations) == (1, 1)
+
+
+@given(st.lists(st.integers(), max_size=10), st.integers())
+def test_compose_is_right_to_left(values: list[int], x: int) -> None:
+    fns = [lambda v, k=k: v * 2 + k for k in values]
+    expected = x
+    for fn in reversed(fns):
+        expected = fn(expected)
+    assert compose(*fns)(x) == expected
+    assert compose()(x) == x
