@@ -1,1 +1,1 @@
-"""Benchmarks: ``make bench`` (``python -m benchmarks``) runs every ``bench_*`` module in one run."""
+"""Benchmarks: ``make bench`` (``python -m benchmarks``) runs every ``bench_*`` module."""
