@@ -264,7 +264,7 @@ class EntityCollection(Generic[K, V]):
                 return self
             result = mutation.finish()
         # An entity replaced and then put back leaves its key unchanged.
-        delta = frozenset(k for k in changed if self._map.get(k, _MISSING) is not result[k])
+        delta = frozenset(k for k in changed if _differs(self._map.get(k, _MISSING), result[k]))
         return self._child(result, delta) if delta else self
 
     def remove(self, key: K) -> EntityCollection[K, V]:
@@ -389,6 +389,10 @@ class EntityCollection(Generic[K, V]):
                 keys.insert(i, sk)
                 values.insert(i, new)
         return OrderedView(values, keys)
+
+
+def _differs(held: Any, entity: Any) -> bool:
+    return held is not entity and held != entity
 
 
 def _first(pair: tuple[Any, Any]) -> Any:

@@ -1,0 +1,325 @@
+"""EntityCollection: a dict model under random operations, identity on no-ops, versions,
+change tracking through weak links, and an ordered view derived without re-sorting."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reactive_aiops.core.entities import EntityCollection
+
+
+@attrs.frozen
+class Item:
+    id: str
+    rank: int = 0
+    version: int = 0
+
+
+def make(*, versioned: bool = False, calls: list[str] | None = None) -> EntityCollection[str, Item]:
+    def order(item: Item) -> int:
+        if calls is not None:
+            calls.append(item.id)
+        return -item.rank
+
+    return EntityCollection.empty(key=lambda i: i.id, order=order, versioned=versioned)
+
+
+def contents(c: EntityCollection[str, Item]) -> dict[str, Item]:
+    return dict(c.items())
+
+
+def expected_order(model: dict[str, Item]) -> list[Item]:
+    return sorted(model.values(), key=lambda i: (-i.rank, i.id))
+
+
+# -- reading and identity ----------------------------------------------------------------------
+
+
+def test_reads_like_a_mapping() -> None:
+    c = make().upsert_many([Item("a", 1), Item("b", 2)])
+    assert len(c) == 2
+    assert "a" in c
+    assert "z" not in c
+    assert c["b"] == Item("b", 2)
+    assert c.get("z") is None
+    assert c.get("z", Item("z")) == Item("z")
+    assert sorted(c) == ["a", "b"]
+    assert sorted(c.keys()) == ["a", "b"]
+    assert sorted(i.id for i in c.values()) == ["a", "b"]
+    assert c.key_of(Item("q")) == "q"
+    assert "2 entities" in repr(c)
+    with pytest.raises(KeyError):
+        c["z"]
+
+
+def test_no_op_updates_return_the_same_collection() -> None:
+    c = make().upsert(Item("a", 1))
+    assert c.upsert(Item("a", 1)) is c  # equal, not identical
+    assert c.remove("missing") is c
+    assert c.remove_many(["x", "y"]) is c
+    assert c.upsert_many([]) is c
+    assert c.upsert_many([Item("a", 1)]) is c
+    assert c.set_all([Item("a", 1)]) is c
+    # Replaced and then put back within one upsert_many: nothing changed overall.
+    assert c.upsert_many([Item("a", 9), c["a"]]) is c
+
+
+def test_updates_return_new_collections_and_leave_the_old_intact() -> None:
+    c1 = make().upsert(Item("a", 1))
+    c2 = c1.upsert(Item("a", 2))
+    c3 = c2.remove("a")
+    assert c1["a"].rank == 1
+    assert c2["a"].rank == 2
+    assert "a" not in c3
+    assert len(c3) == 0
+
+
+def test_equality_is_identity_so_comparing_states_is_cheap() -> None:
+    a = make().upsert(Item("a"))
+    b = make().upsert(Item("a"))
+    assert a != b
+    assert a == a
+    assert contents(a) == contents(b)
+
+
+def test_set_all_replaces_everything() -> None:
+    c = make().upsert_many([Item("a"), Item("b"), Item("c")])
+    d = c.set_all([Item("b"), Item("c", 5), Item("d")])
+    assert contents(d) == {"b": Item("b"), "c": Item("c", 5), "d": Item("d")}
+    assert d.changed_keys_since(c) == {"a", "c", "d"}
+
+
+def test_remove_many_removes_present_keys() -> None:
+    c = make().upsert_many([Item("a"), Item("b"), Item("c")])
+    d = c.remove_many(["a", "c", "zz"])
+    assert contents(d) == {"b": Item("b")}
+    assert d.changed_keys_since(c) == {"a", "c"}
+
+
+def test_upsert_calls_the_key_function_once_and_never_walks_the_collection() -> None:
+    seen: list[Item] = []
+
+    def key(item: Item) -> str:
+        seen.append(item)
+        return item.id
+
+    c = EntityCollection.empty(key=key).upsert_many(Item(str(i)) for i in range(1000))
+    seen.clear()
+    c.upsert(Item("7", 1))
+    assert seen == [Item("7", 1)]
+
+
+# -- versions ----------------------------------------------------------------------------------
+
+
+def test_versioned_upsert_ignores_older_versions() -> None:
+    c = make(versioned=True).upsert(Item("a", 1, version=3))
+    assert c.upsert(Item("a", 9, version=2)) is c
+    newer = c.upsert(Item("a", 9, version=4))
+    assert newer["a"] == Item("a", 9, version=4)
+    # The same version with other content is not older: accepted (an optimistic edit).
+    same = c.upsert(Item("a", 5, version=3))
+    assert same["a"].rank == 5
+
+
+def test_unversioned_upsert_takes_whatever_comes() -> None:
+    c = make().upsert(Item("a", version=3))
+    assert c.upsert(Item("a", version=1))["a"].version == 1
+
+
+def test_versioned_set_all_keeps_a_newer_held_entity() -> None:
+    c = make(versioned=True).upsert_many([Item("a", 1, 5), Item("b", 1, 1)])
+    d = c.set_all([Item("a", 0, 4), Item("b", 2, 2), Item("a", 3, 3)])
+    assert contents(d) == {"a": Item("a", 1, 5), "b": Item("b", 2, 2)}
+
+
+def test_versioned_upsert_many_ignores_older_versions() -> None:
+    c = make(versioned=True).upsert_many([Item("a", 1, 2), Item("a", 0, 1)])
+    assert c["a"] == Item("a", 1, 2)
+
+
+def test_versioned_collection_rejects_entities_without_version() -> None:
+    c: EntityCollection[str, Any] = EntityCollection.empty(key=lambda e: e[0], versioned=True)
+    c = c.upsert(("a", 1))
+    with pytest.raises(TypeError, match="version"):
+        c.upsert(("a", 2))
+
+
+# -- change tracking ---------------------------------------------------------------------------
+
+
+def test_changed_keys_since_follows_the_chain() -> None:
+    base = make().upsert_many([Item("a"), Item("b")])
+    c1 = base.upsert(Item("a", 1))
+    c2 = c1.remove("b")
+    c3 = c2.upsert(Item("c"))
+    assert c3.changed_keys_since(c3) == frozenset()
+    assert c3.changed_keys_since(c2) == {"c"}
+    assert c3.changed_keys_since(base) == {"a", "b", "c"}
+    assert c1.changed_keys_since(c3) is None  # newer, not older
+    sibling = c1.upsert(Item("z"))
+    assert c3.changed_keys_since(sibling) is None
+    assert c3.changed_keys_since(make()) is None
+
+
+def test_changed_keys_survive_dropped_intermediates() -> None:
+    # Like a batch dispatch: intermediate collections are garbage before anyone looks.
+    held = make().upsert(Item("a"))
+    c = held
+    for i in range(10):
+        c = c.upsert(Item(f"k{i}"))
+    gc.collect()
+    assert c.changed_keys_since(held) == {f"k{i}" for i in range(10)}
+
+
+def test_change_history_is_bounded_and_then_unknown() -> None:
+    held = make().upsert(Item("a"))
+    c = held
+    for i in range(200):
+        c = c.upsert(Item("a", i + 1))
+    assert c.changed_keys_since(held) is None
+    depth, link = 0, c._link
+    while link is not None:
+        depth, link = depth + 1, link.prev
+    assert depth <= 64
+    # A recent ancestor is still found after the chain was compacted.
+    recent = c
+    for i in range(40):
+        c = c.upsert(Item(f"n{i}"))
+    assert c.changed_keys_since(recent) == {f"n{i}" for i in range(40)}
+
+
+def test_parents_are_not_retained() -> None:
+    parent = make().upsert(Item("a"))
+    child = parent.upsert(Item("b"))
+    ref = weakref.ref(parent)
+    del parent
+    gc.collect()
+    assert ref() is None
+    assert child.changed_keys_since(child) == frozenset()
+    assert contents(child) == {"a": Item("a"), "b": Item("b")}
+
+
+# -- ordered view ------------------------------------------------------------------------------
+
+
+def test_ordered_view_sorts_by_order_then_key() -> None:
+    c = make().upsert_many([Item("b", 1), Item("a", 1), Item("c", 3), Item("d", 2)])
+    view = c.ordered()
+    assert [i.id for i in view] == ["c", "d", "a", "b"]
+    assert len(view) == 4
+    assert view[0].id == "c"
+    assert [i.id for i in view[1:3]] == ["d", "a"]
+    assert c.ordered() is view
+    assert "OrderedView" in repr(view)
+
+
+def test_ordered_view_without_order_sorts_by_key() -> None:
+    c: EntityCollection[str, Item] = EntityCollection.empty(key=lambda i: i.id)
+    c = c.upsert_many([Item("b"), Item("c"), Item("a")])
+    assert [i.id for i in c.ordered()] == ["a", "b", "c"]
+
+
+def test_ordered_view_is_derived_from_the_parent_not_resorted() -> None:
+    calls: list[str] = []
+    c = make(calls=calls).upsert_many(Item(str(i), i % 7) for i in range(2000))
+    c.ordered()
+    assert len(calls) == 2000
+    calls.clear()
+    d = c.upsert(Item("5", 100)).remove("6")
+    e = d.upsert(Item("7", -1))
+    view = e.ordered()
+    # Only the changed keys' sort keys were computed (old and new value of each).
+    assert sorted(calls) == sorted(["5", "5", "6", "7", "7"])
+    assert view[0].id == "5"
+    assert view[-1].id == "7"
+    assert list(view) == expected_order(contents(e))
+
+
+def test_ordered_view_falls_back_to_a_full_sort_after_many_changes() -> None:
+    calls: list[str] = []
+    c = make(calls=calls).upsert_many(Item(str(i), i) for i in range(100))
+    c.ordered()
+    d = c.upsert_many(Item(str(i), -i) for i in range(50))
+    calls.clear()
+    assert list(d.ordered()) == expected_order(contents(d))
+    assert len(calls) == 100
+
+
+# -- the dict model ----------------------------------------------------------------------------
+
+KEYS = st.sampled_from([f"k{i}" for i in range(8)])
+ITEMS = st.builds(Item, KEYS, st.integers(0, 3), st.integers(0, 3))
+OPS = st.one_of(
+    st.tuples(st.just("upsert"), ITEMS),
+    st.tuples(st.just("upsert_many"), st.lists(ITEMS, max_size=4)),
+    st.tuples(st.just("remove"), KEYS),
+    st.tuples(st.just("remove_many"), st.lists(KEYS, max_size=3)),
+    st.tuples(st.just("set_all"), st.lists(ITEMS, max_size=6)),
+    st.tuples(st.just("ordered"), st.none()),
+)
+
+
+def accepts(versioned: bool, held: Item | None, item: Item) -> bool:
+    return held is None or (held != item and (not versioned or item.version >= held.version))
+
+
+def apply_model(model: dict[str, Item], op: str, arg: Any, versioned: bool) -> dict[str, Item]:
+    model = dict(model)
+    if op == "upsert":
+        if accepts(versioned, model.get(arg.id), arg):
+            model[arg.id] = arg
+    elif op == "upsert_many":
+        for item in arg:
+            if accepts(versioned, model.get(item.id), item):
+                model[item.id] = item
+    elif op == "remove":
+        model.pop(arg, None)
+    elif op == "remove_many":
+        for key in arg:
+            model.pop(key, None)
+    elif op == "set_all":
+        incoming: dict[str, Item] = {}
+        for item in arg:
+            if accepts(versioned, incoming.get(item.id), item):
+                incoming[item.id] = item
+        for key, held in model.items():
+            if key in incoming and not accepts(versioned, held, incoming[key]):
+                incoming[key] = held
+        model = incoming
+    return model
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.booleans(), st.lists(OPS, max_size=40))
+def test_collection_equals_a_dict_model(versioned: bool, ops: list[tuple[str, Any]]) -> None:
+    c = make(versioned=versioned)
+    model: dict[str, Item] = {}
+    history = [(c, model)]
+    for op, arg in ops:
+        if op == "ordered":
+            assert list(c.ordered()) == expected_order(model)
+            continue
+        before = c
+        c = getattr(c, op)(arg)
+        model = apply_model(model, op, arg, versioned)
+        assert contents(c) == model
+        assert len(c) == len(model)
+        if contents(before) == model:
+            assert c is before
+        history.append((c, model))
+    assert list(c.ordered()) == expected_order(model)
+    # Change tracking never misses a changed key, whatever ancestor it is asked about.
+    for older, older_model in history:
+        changed = c.changed_keys_since(older)
+        if changed is None:
+            continue
+        truly = {k for k in older_model.keys() | model.keys() if older_model.get(k) != model.get(k)}
+        assert truly <= changed
