@@ -1,0 +1,305 @@
+"""The asyncio edge: a ``websockets`` server pumping one ``ServerConnection`` per socket.
+
+``EventServer`` owns the listening socket, the per-connection reader/writer pumps, the simulated
+source's pacing task and graceful shutdown. Everything that decides anything lives in the sans-I/O
+``ServerConnection`` and the pure ``ServerCore``; this module only moves bytes and time.
+
+Embed it with ``serve_embedded``::
+
+    async with serve_embedded(ServerConfig(port=0)) as server:
+        server.url          # ws://127.0.0.1:<port>/connection/websocket
+        server.publish("anomalies", event)
+        await server.restart(keep_history=False)   # new epochs, history gone
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
+
+import attrs
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from reactive_aiops.protocol.server import ServerConnection as ProtocolConnection
+from reactive_aiops.server import http
+from reactive_aiops.server.broker import Clock, Publication
+from reactive_aiops.server.config import ServerConfig
+from reactive_aiops.server.core import ServerCore
+from reactive_aiops.server.limits import origin_allowed
+from reactive_aiops.server.simulation import Pacer, Simulator
+from reactive_aiops.wire.codes import DisconnectCode
+
+logger = logging.getLogger("reactive_aiops.server")
+
+#: How often the simulated source runs its due samples.
+SIMULATION_TICK = 0.01
+
+
+@attrs.define
+class ServerStats:
+    """Counters for tests, benchmarks and the docs' claims."""
+
+    connections: int = 0
+    slow_disconnects: int = 0
+    http_requests: int = 0
+    internal_errors: int = 0
+
+
+def _edge_connection_class(edge: EventServer) -> Callable[..., ServerConnection]:
+    """A websockets connection that diverts plain HTTP requests (POST /api/publish) on the same
+    port before the WebSocket handshake parser sees them (websockets accepts only GET)."""
+
+    class EdgeConnection(ServerConnection):
+        _sniff = b""
+        _mode: str | None = None
+
+        def data_received(self, data: bytes) -> None:
+            if self._mode == "ws":
+                super().data_received(data)
+                return
+            if self._mode == "done":
+                return
+            self._sniff += data
+            if self._mode is None:
+                verdict = http.is_http_prefix(self._sniff)
+                if verdict is None:
+                    return
+                self._mode = "http" if verdict else "ws"
+                if not verdict:
+                    buffered, self._sniff = self._sniff, b""
+                    super().data_received(buffered)
+                    return
+            try:
+                request = http.parse_request(self._sniff, edge.config.max_message_size)
+            except http.HttpError as exc:
+                self._respond(exc.status, {"error": {"code": exc.status, "message": exc.message}})
+                return
+            if request is not None:
+                edge.stats.http_requests += 1
+                self._respond(*http.handle(request, edge.core))
+
+        def _respond(self, status: int, payload: dict[str, Any]) -> None:
+            self._mode = "done"
+            self.transport.write(http.render(status, payload))
+            self.transport.close()
+
+    return EdgeConnection
+
+
+class EventServer:
+    """The event server. ``start``/``stop``/``restart`` it; ``publish`` events into it."""
+
+    def __init__(self, config: ServerConfig, *, clock: Clock = time.time,
+                 core: ServerCore | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.core = core or ServerCore(config, clock=clock)
+        self.simulator: Simulator | None = None
+        self.stats = ServerStats()
+        self._server: Server | None = None
+        self._port = config.port
+        self._live: dict[ProtocolConnection, ServerConnection] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sim_task: asyncio.Task[None] | None = None
+        self._ids = itertools.count(1)
+        self._instance = secrets.token_hex(4)
+        self._make_simulator()
+
+    def _make_simulator(self) -> None:
+        self.simulator = None
+        if self.config.simulation.enabled:
+            self.simulator = Simulator(self.core.state, self.config.simulation)
+            self.simulator.start()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when configured with port 0)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL clients connect to."""
+        return f"ws://{self.config.host}:{self._port}{self.config.path}"
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of the HTTP API (``http_url + "/api/publish"``)."""
+        return f"http://{self.config.host}:{self._port}"
+
+    @property
+    def connection_count(self) -> int:
+        """Open client connections."""
+        return len(self._live)
+
+    def publish(self, channel: str, event: object) -> Publication:
+        """Validate and publish an event envelope (see ``ServerCore.publish``)."""
+        return self.core.publish(channel, event)
+
+    async def start(self) -> None:
+        """Listen (on the same port again after a restart) and start the simulated source."""
+        if self._server is not None:
+            raise RuntimeError("server already started")
+        self._server = await serve(
+            self._handle, self.config.host, self._port,
+            process_request=self._process_request,
+            create_connection=cast(Any, _edge_connection_class(self)),
+            max_size=self.config.max_message_size,
+            compression="deflate" if self.config.compression else None,
+            ping_interval=None,  # the protocol has its own pings, with a pong deadline
+            open_timeout=self.config.open_timeout,
+            close_timeout=self.config.close_timeout,
+            server_header=None,
+        )
+        sockets = self._server.sockets
+        self._port = sockets[0].getsockname()[1]
+        if self.simulator is not None:
+            self._sim_task = asyncio.create_task(self._run_simulation(self.simulator))
+        logger.info("listening on %s", self.url)
+
+    async def stop(self, code: int = DisconnectCode.SHUTDOWN, reason: str = "shutdown") -> None:
+        """Close every client with ``code`` (reconnectable by default) and stop listening."""
+        if self._sim_task is not None:
+            self._sim_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sim_task
+            self._sim_task = None
+        server, self._server = self._server, None
+        if server is None:
+            return
+        # Stop accepting first, then close clients with our code before websockets' own 1001.
+        server.server.close()
+        for conn in list(self._live):
+            conn.close(code, reason)
+        handlers = [t for t in self._tasks if not t.done()]
+        if handlers:
+            await asyncio.wait(handlers, timeout=self.config.close_timeout + 1)
+        server.close(close_connections=True)
+        await server.wait_closed()
+
+    async def restart(self, *, keep_history: bool = True) -> None:
+        """Stop (clients get 3001) and start again on the same port.
+
+        ``keep_history=False`` also throws the broker and state away: every channel gets a new
+        epoch, so clients that recover from their old position are told ``recovered=False``.
+        """
+        await self.stop()
+        if not keep_history:
+            self.core = ServerCore(self.config, clock=self.clock)
+            self._make_simulator()
+        await self.start()
+
+    async def serve_forever(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then shut down gracefully."""
+        await stop.wait()
+        await self.stop()
+
+    # -- edge ---------------------------------------------------------------------------------
+
+    def _process_request(self, ws: ServerConnection, request: Request) -> Response | None:
+        if request.path.split("?")[0] != self.config.path:
+            return ws.respond(404, "Not Found\n")
+        origin = request.headers.get("Origin")
+        if not origin_allowed(origin, self.config.allowed_origins,
+                              allow_missing=self.config.allow_missing_origin):
+            return ws.respond(403, "Forbidden origin\n")
+        return None
+
+    async def _run_simulation(self, simulator: Simulator) -> None:
+        pacer = Pacer(simulator.config.samples_per_second, self.clock())
+        while True:
+            now = self.clock()
+            simulator.run(pacer.due(now))
+            simulator.tick(now)
+            await asyncio.sleep(SIMULATION_TICK)
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        client_id = f"{self._instance}-{next(self._ids)}"
+        conn = ProtocolConnection(self.core, self.core.limits, client_id, self.clock())
+        wake = asyncio.Event()
+        closers: list[asyncio.Task[None]] = []
+
+        def on_output() -> None:
+            wake.set()
+            if conn.close_code == DisconnectCode.SLOW and not closers:
+                # The writer may be stuck on a socket that is not drained: close from here.
+                self.stats.slow_disconnects += 1
+                closers.append(asyncio.create_task(ws.close(DisconnectCode.SLOW, "slow")))
+
+        conn.on_output = on_output
+        self._live[conn] = ws
+        self.stats.connections += 1
+        writer = asyncio.create_task(self._write(conn, ws, wake))
+        try:
+            async for message in ws:
+                try:
+                    if isinstance(message, str):
+                        conn.receive_text(message, self.clock())
+                    else:
+                        conn.receive_binary(message, self.clock())
+                except Exception as exc:  # a bug: contain it to this client
+                    self.stats.internal_errors += 1
+                    logger.error("internal error on %s: %s", client_id, type(exc).__name__)
+                    conn.close(DisconnectCode.SERVER_ERROR, "internal server error")
+        except ConnectionClosed:
+            pass
+        finally:
+            conn.connection_lost()
+            del self._live[conn]
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await writer
+            for closer in closers:
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await closer
+            self._tasks.discard(task)
+
+    async def _write(self, conn: ProtocolConnection, ws: ServerConnection,
+                     wake: asyncio.Event) -> None:
+        try:
+            while True:
+                if not conn.pending and not conn.closed:
+                    deadline = conn.next_deadline()
+                    timeout = None if deadline is None else max(0.0, deadline - self.clock())
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(timeout):
+                            await wake.wait()
+                wake.clear()
+                conn.tick(self.clock())
+                for frame in conn.data_to_send():
+                    await ws.send(frame)
+                if conn.closed and not conn.pending:
+                    code = conn.close_code or DisconnectCode.SERVER_ERROR
+                    if code != DisconnectCode.CONNECTION_CLOSED:
+                        await ws.close(code, conn.close_reason)
+                    return
+        except ConnectionClosed:
+            return
+
+
+@contextlib.asynccontextmanager
+async def serve_embedded(config: ServerConfig | None = None, *, clock: Clock = time.time,
+                         **overrides: Any) -> AsyncIterator[EventServer]:
+    """Run an ``EventServer`` for the duration of the block (port 0 = any free port).
+
+    ``overrides`` are ``ServerConfig`` fields, e.g. ``serve_embedded(port=0, api_key="k")``.
+    """
+    config = attrs.evolve(config or ServerConfig(port=0), **overrides)
+    server = EventServer(config, clock=clock)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

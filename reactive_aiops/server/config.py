@@ -1,0 +1,74 @@
+"""Server configuration: one frozen record, every knob with a safe default.
+
+Build it with keyword arguments or from the command line (``reactive_aiops.server.cli``); pass it to
+``serve_embedded`` or ``EventServer``. Times are seconds, sizes bytes.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class SimulationConfig:
+    """The simulated source: synthetic metrics run through streaming detectors.
+
+    ``samples_per_second`` is the source's event rate (metric samples fed to detectors; each open
+    anomaly publishes on every sample it changes, plus detector changes and health).
+    ``seed`` makes the series, incidents and ids reproducible.
+    """
+
+    enabled: bool = True
+    seed: int = 0
+    samples_per_second: float = 20.0
+    detectors: int = 6
+    #: metric time that passes per sample (so a daily season is visible in minutes of wall time)
+    metric_seconds_per_sample: float = 60.0
+    #: chance that a sample starts an incident on its metric (when none is running)
+    incident_probability: float = 0.004
+    incident_min_samples: int = 8
+    incident_max_samples: int = 40
+    #: how often the health channel is refreshed (wall seconds)
+    health_interval: float = 1.0
+
+
+@attrs.frozen
+class ServerConfig:
+    """Everything the event server needs; defaults are safe for loopback development.
+
+    ``token_secret`` signs and verifies HS256 connection JWTs; ``api_key`` guards
+    ``POST /api/publish`` (``None`` disables the endpoint). ``allowed_origins`` is the Origin
+    allowlist; ``None`` admits any Origin, and requests with no Origin header (non-browser clients)
+    are admitted only when ``allow_missing_origin`` is true.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    path: str = "/connection/websocket"
+    token_secret: str = attrs.field(default="dev-secret-change-me-0123456789abcdef", repr=False)
+    api_key: str | None = attrs.field(default=None, repr=False)
+    allowed_origins: frozenset[str] | None = None
+    allow_missing_origin: bool = True
+    # limits
+    max_message_size: int = 64 * 1024
+    max_nesting_depth: int = 32
+    max_channels_per_connection: int = 128
+    rate_limit_per_second: float = 50.0
+    rate_limit_burst: int = 100
+    send_queue_size: int = 1024
+    auth_timeout: float = 10.0
+    #: how long a WebSocket handshake or HTTP request may take, and a closing handshake may wait
+    open_timeout: float = 10.0
+    close_timeout: float = 5.0
+    compression: bool = False
+    # heartbeats
+    ping_interval: float = 25.0
+    pong_timeout: float = 10.0
+    # history / recovery
+    history_size: int = 1000
+    history_ttl: float = 300.0
+    stream_ttl: float = 86400.0
+    # commands
+    command_memory: int = 10_000
+    operator_role: str = "operator"
+    simulation: SimulationConfig = SimulationConfig()

@@ -1,0 +1,196 @@
+"""The server's pure core: broker, AIOps state, commands and the publish API, with no I/O.
+
+``ServerCore`` is the ``Hub`` every ``ServerConnection`` talks to, and what ``publish`` (Python)
+and ``POST /api/publish`` (HTTP) go through. Keeping it free of asyncio lets tests drive a whole
+server with strings and a manual clock.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from reactive_aiops.protocol.server import AuthFailure, ConnectionLimits, Principal
+from reactive_aiops.server.auth import Claims, TokenError, TokenExpired, verify_token
+from reactive_aiops.server.broker import Broker, Clock, Publication
+from reactive_aiops.server.commands import CommandService, Confirm
+from reactive_aiops.server.config import ServerConfig
+from reactive_aiops.server.state import AiopsState, AnomalyRecord, DetectorRecord
+from reactive_aiops.wire.codes import ERROR_MESSAGES
+from reactive_aiops.wire.events import (
+    ANOMALY_UPSERTED,
+    CHANNEL_ANOMALIES,
+    CHANNEL_DETECTORS,
+    CHANNEL_HEALTH,
+    DETECTOR_UPSERTED,
+    HEALTH_UPDATED,
+    EventEnvelope,
+    EventError,
+    decode_event,
+    detector_channel,
+    encode_event,
+)
+from reactive_aiops.wire.messages import Error, RPCResult
+
+_DETECTOR_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_STATIC_CHANNELS = frozenset({CHANNEL_DETECTORS, CHANNEL_ANOMALIES, CHANNEL_HEALTH})
+
+_NUM = (int, float)
+_OPT_NUM = (int, float, type(None))
+_OPT_STR = (str, type(None))
+#: Required payload fields and their JSON types, per event type.
+_PAYLOAD_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    DETECTOR_UPSERTED: {"id": (str,), "name": (str,), "metric": (str,), "status": (str,),
+                        "updated_at": _NUM, "version": (int,)},
+    ANOMALY_UPSERTED: {"id": (str,), "detector_id": (str,), "metric": (str,), "severity": (str,),
+                       "score": _NUM, "value": _NUM, "started_at": _NUM, "state": (str,),
+                       "version": (int,), "updated_at": _NUM, "resolved_at": _OPT_NUM,
+                       "acknowledged_by": _OPT_STR},
+    HEALTH_UPDATED: {"status": (str,), "events_per_second": _NUM, "open_anomalies": (int,),
+                     "detectors_active": (int,), "detectors_error": (int,), "updated_at": _NUM},
+}
+_ENUMS: dict[str, dict[str, frozenset[str]]] = {
+    DETECTOR_UPSERTED: {"status": frozenset({"active", "paused", "training", "error"})},
+    ANOMALY_UPSERTED: {"severity": frozenset({"low", "medium", "high", "critical"}),
+                       "state": frozenset({"open", "acknowledged", "resolved"})},
+    HEALTH_UPDATED: {"status": frozenset({"ok", "degraded", "critical"})},
+}
+
+
+class PublishError(ValueError):
+    """A publish request was refused; ``code`` is the application error code (400/404)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def limits_from(config: ServerConfig) -> ConnectionLimits:
+    """The per-connection policy implied by ``config``."""
+    return ConnectionLimits(
+        max_message_size=config.max_message_size,
+        max_nesting_depth=config.max_nesting_depth,
+        max_channels=config.max_channels_per_connection,
+        rate_per_second=config.rate_limit_per_second,
+        rate_burst=config.rate_limit_burst,
+        send_queue_size=config.send_queue_size,
+        auth_timeout=config.auth_timeout,
+        ping_interval=config.ping_interval,
+        pong_timeout=config.pong_timeout,
+    )
+
+
+def _check_payload(event_type: str, data: dict[str, Any]) -> None:
+    for name, kinds in _PAYLOAD_FIELDS[event_type].items():
+        if name not in data:
+            if type(None) in kinds or name in ("version", "state", "updated_at"):
+                continue  # optional with a default in the contract
+            raise PublishError(400, f"payload field {name!r} is required")
+        value = data[name]
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise PublishError(400, f"payload field {name!r} has the wrong type")
+    for name, allowed in _ENUMS[event_type].items():
+        if name in data and data[name] not in allowed:
+            raise PublishError(400, f"payload field {name!r} must be one of {sorted(allowed)}")
+
+
+class ServerCore:
+    """Broker + state + commands + token verification; implements ``protocol.server.Hub``."""
+
+    def __init__(self, config: ServerConfig, *, clock: Clock = time.time,
+                 broker: Broker | None = None, state: AiopsState | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.broker = broker or Broker(
+            history_size=config.history_size, history_ttl=config.history_ttl,
+            stream_ttl=config.stream_ttl, clock=clock)
+        self.state = state or AiopsState(self.broker, clock=clock)
+        self.commands = CommandService(self.state, operator_role=config.operator_role,
+                                       memory=config.command_memory)
+        self.limits = limits_from(config)
+
+    # -- Hub ---------------------------------------------------------------------------------
+
+    def authenticate(self, token: str, now: float) -> Principal | AuthFailure:
+        """Verify a connection token (HS256, ``exp`` checked against ``now``)."""
+        try:
+            return verify_token(token, self.config.token_secret, now)
+        except TokenExpired:
+            return AuthFailure.EXPIRED
+        except TokenError:
+            return AuthFailure.INVALID
+
+    def channel_exists(self, channel: str) -> bool:
+        """``detectors``, ``anomalies``, ``health`` and ``detectors:<id>`` exist."""
+        if channel in _STATIC_CHANNELS:
+            return True
+        prefix, _, detector_id = channel.partition(":")
+        return prefix == CHANNEL_DETECTORS and bool(_DETECTOR_ID.match(detector_id))
+
+    def subscribe(self, channel: str, subscriber: Any, recover: bool, offset: int,
+                  epoch: str) -> tuple[str, int, bool, Sequence[Publication]]:
+        """Register with the broker and recover in the same step."""
+        result = self.broker.subscribe(channel, subscriber, recover=recover, offset=offset,
+                                       epoch=epoch)
+        return result.epoch, result.offset, result.recovered, result.publications
+
+    def unsubscribe(self, channel: str, subscriber: Any) -> None:
+        """Stop delivering ``channel`` to ``subscriber``."""
+        self.broker.unsubscribe(channel, subscriber)
+
+    def history(self, channel: str) -> tuple[str, int, Sequence[Publication]]:
+        """``(epoch, top, retained publications)`` of ``channel``."""
+        top, epoch = self.broker.position(channel)
+        return epoch, top, self.broker.history(channel)
+
+    def rpc(self, method: str, data: Any, principal: Principal) -> RPCResult | Error:
+        """Run a command; a rejection becomes an error reply with the command's code."""
+        if not isinstance(principal, Claims):
+            return Error(100, ERROR_MESSAGES[100], True)
+        outcome = self.commands.handle(method, data, principal)
+        if isinstance(outcome, Confirm):
+            return RPCResult(data=outcome.data)
+        return Error(int(outcome.code), outcome.message)
+
+    # -- publish API -------------------------------------------------------------------------
+
+    def publish(self, channel: str, event: EventEnvelope | object) -> Publication:
+        """Validate an event envelope for ``channel`` and publish it; ``ts`` is set to now.
+
+        Detectors and anomalies are also recorded in the server state, so operators' commands
+        work on what detection services publish. Raises ``PublishError`` (code 400/404).
+        """
+        if not isinstance(channel, str) or not self.channel_exists(channel):
+            raise PublishError(404, "unknown channel")
+        try:
+            envelope = event if isinstance(event, EventEnvelope) else decode_event(
+                event, known_types_only=True)
+        except EventError as exc:
+            raise PublishError(400, exc.reason) from None
+        if envelope.type not in _PAYLOAD_FIELDS:
+            raise PublishError(400, f"unknown event type {envelope.type!r}")
+        _check_payload(envelope.type, envelope.data)
+        expected = {DETECTOR_UPSERTED: CHANNEL_DETECTORS, ANOMALY_UPSERTED: CHANNEL_ANOMALIES,
+                    HEALTH_UPDATED: CHANNEL_HEALTH}[envelope.type]
+        data = envelope.data
+        if envelope.type == DETECTOR_UPSERTED:
+            if channel not in (expected, detector_channel(data["id"])):
+                raise PublishError(400, f"{envelope.type} belongs on {expected} or its own channel")
+            self.state.detectors[data["id"]] = DetectorRecord(
+                id=data["id"], name=data["name"], metric=data["metric"], status=data["status"],
+                updated_at=float(data["updated_at"]), version=data.get("version", 0))
+        elif channel != expected:
+            raise PublishError(400, f"{envelope.type} belongs on {expected}")
+        elif envelope.type == ANOMALY_UPSERTED:
+            self.state.anomalies[data["id"]] = AnomalyRecord(
+                id=data["id"], detector_id=data["detector_id"], metric=data["metric"],
+                severity=data["severity"], score=float(data["score"]), value=float(data["value"]),
+                started_at=float(data["started_at"]), state=data.get("state", "open"),
+                version=data.get("version", 0), updated_at=float(data.get("updated_at", 0.0)),
+                resolved_at=data.get("resolved_at"), acknowledged_by=data.get("acknowledged_by"))
+        stamped = EventEnvelope(type=envelope.type, id=envelope.id, ts=self.clock(),
+                                data=data, command_id=envelope.command_id)
+        return self.broker.publish(channel, encode_event(stamped))
