@@ -1,0 +1,268 @@
+"""Dropping re-delivered server events, in bounded memory, and counting what was dropped.
+
+After a reconnect Centrifuge recovery (or a second subscription to an overlapping channel)
+delivers some events again. The :func:`dedupe` middleware lets each event through once, keyed by
+
+* ``(channel, epoch, offset)``: per channel a high-water mark plus a bitmask of the last
+  ``window`` offsets, so reordering inside the window is fine and an offset at or below
+  ``high - window`` is dropped as ``too_old``;
+* ``event_id``: a FIFO set of the last ``max_ids`` ids, which also catches one event published
+  on two channels (``anomalies`` and ``detectors:<id>``).
+
+Memory is ``O(max_channels * window / 8 + max_ids)`` however many events pass. A dropped event
+is replaced by a :class:`DuplicateDropped` action, so the reducer enhancer :func:`dedupe_stats`
+can count it in the root state (field ``"dedupe"``, a :class:`DedupeStats`) for the health view;
+it also counts :class:`~reactive_aiops.core.events.UnknownEvent` and ``MalformedEvent``::
+
+    store = create_store(dedupe_stats(app_reducer), middleware=[dedupe(window=1024)])
+
+An event is remembered only once the reducer accepted it: if the reducer raises, a re-delivery
+still gets through. Entity upserts that carry an older version than the one held are ignored by
+the entity collections themselves (``EntityCollection.empty(versioned=True)``).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from reactive_aiops.core.actions import Batch, action
+from reactive_aiops.core.compose import Dispatch, Middleware, StoreAPI
+from reactive_aiops.core.events import EventMeta, MalformedEvent, UnknownEvent, event_meta
+
+DUPLICATE_OFFSET = "duplicate_offset"
+DUPLICATE_ID = "duplicate_id"
+TOO_OLD = "too_old"
+
+
+@action
+class DuplicateDropped:
+    """Stands in for a re-delivered event the dedupe middleware dropped.
+
+    ``dropped`` is the event's meta (deliberately not named ``meta``: this is not a server event,
+    so it must not count as an echo or be deduplicated again); ``reason`` is ``"duplicate_offset"``,
+    ``"duplicate_id"`` or ``"too_old"``.
+    """
+
+    dropped: EventMeta
+    reason: str
+
+
+@attrs.frozen
+class DedupeStats:
+    """What the ingest path refused or could not read, for the health view."""
+
+    duplicates: int = 0
+    too_old: int = 0
+    unknown: int = 0
+    malformed: int = 0
+    last_dropped: EventMeta | None = None
+
+    @property
+    def dropped(self) -> int:
+        """Every event dropped as a re-delivery."""
+        return self.duplicates + self.too_old
+
+
+class _Window:
+    __slots__ = ("epoch", "high", "mask")
+
+    def __init__(self, epoch: str | None, high: int) -> None:
+        self.epoch = epoch
+        self.high = high
+        #: bit i set <=> offset ``high - i`` was delivered
+        self.mask = 0
+
+
+class Deduplicator:
+    """The bounded memory of delivered events; one per stream of events (usually per store).
+
+    ``window`` offsets are remembered per channel, for at most ``max_channels`` channels (least
+    recently used forgotten first), and ``max_ids`` event ids (oldest forgotten first). Raises
+    ``ValueError`` for non-positive sizes.
+    """
+
+    def __init__(self, *, window: int = 1024, max_channels: int = 4096, max_ids: int = 16384):
+        if window < 1 or max_channels < 1 or max_ids < 1:
+            raise ValueError("window, max_channels and max_ids must be positive")
+        self.window = window
+        self.max_channels = max_channels
+        self.max_ids = max_ids
+        self._full = (1 << window) - 1
+        self._channels: OrderedDict[str, _Window] = OrderedDict()
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        #: drops so far, by reason (also visible in state through :func:`dedupe_stats`)
+        self.dropped: dict[str, int] = {DUPLICATE_OFFSET: 0, DUPLICATE_ID: 0, TOO_OLD: 0}
+
+    @property
+    def footprint(self) -> tuple[int, int, int]:
+        """``(channels, ids, largest mask in bits)`` held now; bounded by the constructor sizes."""
+        bits = max((w.mask.bit_length() for w in self._channels.values()), default=0)
+        return len(self._channels), len(self._ids), bits
+
+    def check(self, meta: EventMeta) -> str | None:
+        """Return why ``meta``'s event is a re-delivery, or ``None`` if it is new. Pure."""
+        if meta.offset is not None:
+            win = self._channels.get(meta.channel)
+            if win is not None and win.epoch == meta.epoch:
+                behind = win.high - meta.offset
+                if behind >= self.window:
+                    return TOO_OLD
+                if behind >= 0 and (win.mask >> behind) & 1:
+                    return DUPLICATE_OFFSET
+        if meta.event_id is not None and meta.event_id in self._ids:
+            return DUPLICATE_ID
+        return None
+
+    def remember(self, meta: EventMeta) -> None:
+        """Record ``meta``'s event as delivered."""
+        offset = meta.offset
+        if offset is not None:
+            channels = self._channels
+            win = channels.get(meta.channel)
+            if win is None or win.epoch != meta.epoch:
+                # A new epoch means the server's stream restarted: old offsets mean nothing.
+                win = channels[meta.channel] = _Window(meta.epoch, offset)
+                if len(channels) > self.max_channels:
+                    channels.popitem(last=False)
+            else:
+                channels.move_to_end(meta.channel)
+            ahead = offset - win.high
+            if ahead > 0:
+                win.mask = (win.mask << ahead) & self._full if ahead < self.window else 0
+                win.high = offset
+                ahead = 0
+            if -ahead < self.window:
+                win.mask |= 1 << -ahead
+        event_id = meta.event_id
+        if event_id is not None and event_id not in self._ids:
+            self._ids[event_id] = None
+            if len(self._ids) > self.max_ids:
+                self._ids.popitem(last=False)
+
+    def count(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
+def dedupe(
+    *,
+    window: int = 1024,
+    max_channels: int = 4096,
+    max_ids: int = 16384,
+    deduplicator: Deduplicator | None = None,
+) -> Middleware:
+    """Middleware that lets each server event (an action with an ``EventMeta``) through once.
+
+    A re-delivery is replaced by :class:`DuplicateDropped`; inside a ``Batch`` each duplicate is
+    replaced in place (duplicates within the batch included). Pass ``deduplicator`` to inspect or
+    share its memory; otherwise one is made from the sizes.
+    """
+
+    def middleware(api: StoreAPI[Any]) -> Callable[[Dispatch], Dispatch]:
+        seen = deduplicator or Deduplicator(
+            window=window, max_channels=max_channels, max_ids=max_ids
+        )
+
+        def wrap(next_: Dispatch) -> Dispatch:
+            def dispatch(act: object) -> Any:
+                if type(act) is Batch:
+                    return _dispatch_batch(act, seen, next_)
+                meta = event_meta(act)
+                if meta is None:
+                    return next_(act)
+                reason = seen.check(meta)
+                if reason is not None:
+                    seen.count(reason)
+                    return next_(DuplicateDropped(meta, reason))
+                result = next_(act)
+                seen.remember(meta)
+                return result
+
+            return dispatch
+
+        return wrap
+
+    return middleware
+
+
+def _dispatch_batch(batch: Batch, seen: Deduplicator, next_: Dispatch) -> Any:
+    # A scratch Deduplicator sees the batch's own events so duplicates inside it are caught,
+    # while the shared memory is updated only after the reducer accepted the whole batch.
+    scratch = Deduplicator(window=seen.window, max_ids=max(len(batch.actions), 1))
+    out: list[object] = []
+    accepted: list[EventMeta] = []
+    replaced = False
+    for act in batch.actions:
+        meta = event_meta(act)
+        if meta is None:
+            out.append(act)
+            continue
+        reason = seen.check(meta) or scratch.check(meta)
+        if reason is not None:
+            seen.count(reason)
+            out.append(DuplicateDropped(meta, reason))
+            replaced = True
+            continue
+        scratch.remember(meta)
+        accepted.append(meta)
+        out.append(act)
+    result = next_(Batch(tuple(out)) if replaced else batch)
+    for meta in accepted:
+        seen.remember(meta)
+    return result
+
+
+def dedupe_stats(
+    reducer: Callable[[Any, object], Any], *, field: str = "dedupe"
+) -> Callable[[Any, object], Any]:
+    """Enhance ``reducer`` to keep a :class:`DedupeStats` in ``field`` of the root state.
+
+    Counts :class:`DuplicateDropped` (not passed on) and ``UnknownEvent``/``MalformedEvent``
+    (passed on to ``reducer`` too). The root must be a frozen attrs class (or a ``dict``) with
+    that field; a missing field raises ``TypeError`` naming it.
+    """
+
+    def enhanced(state: Any, act: object) -> Any:
+        if isinstance(act, DuplicateDropped):
+            if state is None:
+                state = reducer(None, act)
+            stats = _get(state, field)
+            if act.reason == TOO_OLD:
+                stats = attrs.evolve(stats, too_old=stats.too_old + 1, last_dropped=act.dropped)
+            else:
+                stats = attrs.evolve(
+                    stats, duplicates=stats.duplicates + 1, last_dropped=act.dropped
+                )
+            return _set(state, field, stats)
+        state = reducer(state, act)
+        kind = type(act)
+        if kind is UnknownEvent:
+            stats = _get(state, field)
+            return _set(state, field, attrs.evolve(stats, unknown=stats.unknown + 1))
+        if kind is MalformedEvent:
+            stats = _get(state, field)
+            return _set(state, field, attrs.evolve(stats, malformed=stats.malformed + 1))
+        return state
+
+    return enhanced
+
+
+def _get(state: Any, field: str) -> DedupeStats:
+    found = state.get(field) if isinstance(state, dict) else getattr(state, field, None)
+    if found is None and isinstance(state, dict):
+        return DedupeStats()
+    if not isinstance(found, DedupeStats):
+        raise TypeError(
+            f"state field {field!r} must hold a DedupeStats (got {type(found).__name__}); "
+            "add the field to the root state or pass field="
+        )
+    return found
+
+
+def _set(state: Any, field: str, stats: DedupeStats) -> Any:
+    if isinstance(state, dict):
+        return {**state, field: stats}
+    return attrs.evolve(state, **{field: stats})
