@@ -40,14 +40,18 @@ class AppState:
 def make_root_reducer(
     **extra: Callable[[Any, Any], Any],
 ) -> Callable[[AppState | None, Any], AppState]:
-    """The root reducer for :class:`AppState`, with ``extra`` slice reducers for added fields."""
-    return combine_reducers(
-        AppState,
-        detectors=detectors_reducer,
-        anomalies=anomalies_reducer,
-        health=health_reducer,
-        **extra,
-    )
+    """The root reducer for :class:`AppState`.
+
+    ``extra`` maps further field names to their slice reducers (or replaces a domain slice's
+    reducer, e.g. to wrap it); a name that is not an ``AppState`` field raises :class:`TypeError`.
+    """
+    reducers: dict[str, Callable[[Any, Any], Any]] = {
+        "detectors": detectors_reducer,
+        "anomalies": anomalies_reducer,
+        "health": health_reducer,
+    }
+    reducers.update(extra)
+    return combine_reducers(AppState, **reducers)
 
 
 #: ``root_reducer(state, action) -> AppState`` for the three domain slices.
