@@ -24,6 +24,9 @@ from reactive_aiops.aiops.reducers import (
     health_reducer,
 )
 from reactive_aiops.core import Epic, Middleware, Store, combine_reducers, create_store
+from reactive_aiops.core.connection import ConnectionState
+from reactive_aiops.core.dedupe import DedupeStats
+from reactive_aiops.core.optimistic import EMPTY_JOURNAL, OptimisticJournal
 
 __all__ = ["AppState", "create_aiops_store", "make_root_reducer", "root_reducer"]
 
@@ -35,6 +38,10 @@ class AppState:
     detectors: Detectors = attrs.field(factory=empty_detectors)
     anomalies: Anomalies = attrs.field(factory=empty_anomalies)
     health: SystemHealth | None = None
+    # live slices, reduced by reactive_aiops.app.create_live_store (kept as is by root_reducer)
+    connection: ConnectionState = attrs.field(factory=ConnectionState)
+    optimistic: OptimisticJournal = EMPTY_JOURNAL
+    dedupe: DedupeStats = attrs.field(factory=DedupeStats)
 
 
 def make_root_reducer(

@@ -39,6 +39,13 @@ V = TypeVar("V")
 
 _MISSING: Any = object()
 
+#: (the key's oldest subscription token, its observers, the value to send them)
+_Delivery = tuple[int, tuple[abc.ObserverBase[V | None], ...], V | None]
+
+
+def _oldest_token(delivery: _Delivery[Any]) -> int:
+    return delivery[0]
+
 
 @attrs.define
 class KeyedStats:
@@ -185,7 +192,9 @@ class KeyedSelector(Generic[S, K, V]):
         self._last = new
         watches = self._watches
         if old is None:
-            return self._deliver([(tuple(obs.values()), new.get(k)) for k, obs in watches.items()])
+            return self._deliver(
+                [(0, tuple(obs.values()), new.get(k)) for k, obs in watches.items()]
+            )
         changed = new.changed_keys_since(old)
         if changed is None:
             self.stats.fallbacks += 1
@@ -195,7 +204,7 @@ class KeyedSelector(Generic[S, K, V]):
         else:
             candidates = [k for k in watches if k in changed]
         checked = 0
-        deliveries: list[tuple[tuple[abc.ObserverBase[V | None], ...], V | None]] = []
+        deliveries: list[_Delivery[V]] = []
         for key in candidates:
             observers = watches.get(key)
             if observers is None:
@@ -205,17 +214,25 @@ class KeyedSelector(Generic[S, K, V]):
             after = new.get(key, _MISSING)
             if before is after or before == after:
                 continue
-            deliveries.append((tuple(observers.values()), None if after is _MISSING else after))
+            deliveries.append(
+                (
+                    next(iter(observers)),
+                    tuple(observers.values()),
+                    None if after is _MISSING else after,
+                )
+            )
         self.stats.keys_checked += checked
+        if len(deliveries) > 1:
+            # Changed keys come in hash order; deliver in the order keys were first subscribed
+            # (a key's oldest token) so runs are reproducible whatever the hash seed.
+            deliveries.sort(key=_oldest_token)
         return self._deliver(deliveries)
 
-    def _deliver(
-        self, deliveries: list[tuple[tuple[abc.ObserverBase[V | None], ...], V | None]]
-    ) -> Exception | None:
+    def _deliver(self, deliveries: list[_Delivery[V]]) -> Exception | None:
         # Snapshots were taken before the first emission: a subscriber added by an emission gets
         # the new value once (from _add), not again from this round.
         error: Exception | None = None
-        for observers, value in deliveries:
+        for _, observers, value in deliveries:
             for observer in observers:
                 self.stats.emissions += 1
                 try:

@@ -1,0 +1,93 @@
+"""The demo subcommand: runs the built-in scenario through the store and prints its timeline."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from reactive_aiops import demo
+from reactive_aiops.aiops import AnomalyUpserted, root_reducer
+from reactive_aiops.cli import main
+from reactive_aiops.core import Init
+
+EXPECTED_LINES = [
+    "[+00s]  server: sends the detector snapshot",
+    "         detector latency (p99 latency): training  [v0]",
+    "         health: degraded, 340 events/s, 2 open anomalies, 3 detectors active, 0 in error",
+    "[+20s]  alice: acknowledges an-2 (applied at once, optimistically)",
+    "         anomaly an-2: acknowledged by alice, critical, score 0.98 on errors.rate  [v0]",
+    "         anomaly an-2: acknowledged by alice, critical, score 0.98 on errors.rate  [v1]",
+    "         unresolved anomalies: 2 critical",
+    "         top of the list: an-1 (critical, open)",
+    "         detector cpu (CPU saturation): paused  [v0]",
+    "         anomaly an-2: gone",
+]
+
+
+def test_demo_prints_the_timeline_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for expected in EXPECTED_LINES:
+        assert expected in lines
+    # The stale copy is shown as ignored: nothing emitted under it.
+    stale = lines.index("[+26s]  server: a late copy of an-1 (version 0) arrives: ignored")
+    assert lines[stale + 1] == "         (no stream emitted: the state did not change)"
+    # Streams print only changes: the snapshot lists each detector once.
+    snapshot = lines.index("[+00s]  server: sends the detector snapshot")
+    assert lines[snapshot + 1 : snapshot + 4] == [
+        "         detector cpu (CPU saturation): active  [v0]",
+        "         detector latency (p99 latency): training  [v0]",
+        "         detector errors (5xx error rate): active  [v0]",
+    ]
+    assert lines[-1].startswith("done: 20 actions dispatched")
+    assert lines[-1].endswith("3 detectors and 1 anomaly held.")
+
+
+def test_demo_output_is_deterministic(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["demo"])
+    first = capsys.readouterr().out
+    main(["demo"])
+    assert capsys.readouterr().out == first
+
+
+def test_negative_delay_is_refused() -> None:
+    with pytest.raises(SystemExit, match="delay"):
+        main(["demo", "--delay", "-1"])
+
+
+def test_delay_pauses_between_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    monkeypatch.setattr(demo.time, "sleep", slept.append)
+    assert main(["demo", "--delay", "0.25"]) == 0
+    assert slept == [0.25] * len(demo.scenario())
+
+
+def test_scenario_actions_are_reusable_and_replay_to_the_same_state() -> None:
+    actions = demo.scenario_actions()
+    assert len(actions) == len(demo.scenario()) == 20
+    assert any(isinstance(a, AnomalyUpserted) for a in actions)
+    state = root_reducer(None, Init())
+    for act in actions:
+        state = root_reducer(state, act)
+    assert sorted(state.detectors) == ["cpu", "errors", "latency"]
+    assert sorted(state.anomalies) == ["an-1"]
+    assert state.health is not None
+
+
+def test_run_scenario_takes_custom_steps() -> None:
+    lines: list[str] = []
+    summary = demo.run_scenario(lines.append, demo.scenario()[:1])
+    assert summary == demo.Summary(actions=1, emissions=6)
+    assert lines[-1].startswith("done: 1 action dispatched, 6 stream values printed")
+
+
+def test_demo_imports_no_ui_toolkit() -> None:
+    code = (
+        "import sys, reactive_aiops.demo; "
+        "bad = [m for m in ('textual', 'PySide6', 'tkinter', 'websockets') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
