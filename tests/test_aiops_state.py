@@ -38,7 +38,7 @@ def test_root_reducer_returns_the_same_state_when_nothing_changed() -> None:
 
 def test_extra_slices_must_be_fields() -> None:
     with pytest.raises(TypeError, match="no field"):
-        make_root_reducer(connection=lambda s, a: s)
+        make_root_reducer(no_such_slice=lambda s, a: s)
 
 
 def test_extra_slice_reducers_replace_the_defaults() -> None:
