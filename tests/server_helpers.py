@@ -12,7 +12,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from reactive_aiops.server.auth import mint_token
 from reactive_aiops.server.config import ServerConfig, SimulationConfig
 
-SECRET = "test-secret-0123456789abcdef-0123456789"
+SECRET = "test-secret-" + "0123456789abcdef" * 4
 API_KEY = "test-api-key"
 
 

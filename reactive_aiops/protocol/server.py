@@ -301,11 +301,18 @@ class ServerConnection:
             return
         try:
             messages: Sequence[ClientMessage] = decode_commands(
-                text, max_size=self.limits.max_message_size)
+                text, max_size=self.limits.max_message_size
+            )
             failed = False
         except ProtocolError as exc:
             # Go processes the good commands before the bad one, then disconnects.
             messages = [m for m in exc.decoded if isinstance(m, Command | Pong)]
+            if not messages and exc.index > 0:
+                # A framing fault (bad JSON line) reports no decoded prefix: decode it here.
+                try:
+                    messages = decode_commands("\n".join(text.split("\n")[: exc.index]))
+                except ProtocolError:
+                    messages = []
             failed = True
         for message in messages:
             if self.closed:  # a command of this frame closed the connection
@@ -352,7 +359,8 @@ class ServerConnection:
         frame = publication.frame
         if frame is None:
             frame = publication.frame = encode_reply(
-                Push(channel, Publication(data=publication.data, offset=publication.offset)))
+                Push(channel, Publication(data=publication.data, offset=publication.offset))
+            )
         self._push_raw(frame)
 
     # -- internals ----------------------------------------------------------------------------
@@ -377,8 +385,14 @@ class ServerConnection:
     def _lose_position(self, channel: str) -> None:
         self.hub.unsubscribe(channel, self)
         del self.positions[channel]
-        self._send((Push(channel, UnsubscribePush(UnsubscribeCode.INSUFFICIENT_STATE,
-                                                  "insufficient state")),))
+        self._send(
+            (
+                Push(
+                    channel,
+                    UnsubscribePush(UnsubscribeCode.INSUFFICIENT_STATE, "insufficient state"),
+                ),
+            )
+        )
 
     def _handle(self, message: ClientMessage, now: float) -> None:
         if isinstance(message, Pong):
@@ -451,9 +465,17 @@ class ServerConnection:
         self.state = State.CONNECTED
         self._next_ping = now + self.limits.ping_interval
         ttl = max(1, int(verified.exp - now))
-        self._reply(command_id, ConnectResult(
-            client=self.client_id, version=self.limits.server_version, expires=True, ttl=ttl,
-            ping=int(self.limits.ping_interval), pong=True))
+        self._reply(
+            command_id,
+            ConnectResult(
+                client=self.client_id,
+                version=self.limits.server_version,
+                expires=True,
+                ttl=ttl,
+                ping=int(self.limits.ping_interval),
+                pong=True,
+            ),
+        )
 
     def _refresh(self, command_id: int, request: RefreshRequest, now: float) -> None:
         verified = self._verify(request.token, now)
@@ -471,10 +493,13 @@ class ServerConnection:
         for channel in [c for c in self.positions if not verified.allows_channel(c)]:
             self.hub.unsubscribe(channel, self)
             del self.positions[channel]
-            self._send((Push(channel, UnsubscribePush(UnsubscribeCode.SERVER,
-                                                      "permission denied")),))
-        self._reply(command_id, RefreshResult(client=self.client_id, expires=True,
-                                              ttl=max(1, int(verified.exp - now))))
+            self._send(
+                (Push(channel, UnsubscribePush(UnsubscribeCode.SERVER, "permission denied")),)
+            )
+        self._reply(
+            command_id,
+            RefreshResult(client=self.client_id, expires=True, ttl=max(1, int(verified.exp - now))),
+        )
 
     def _check_channel(self, channel: str) -> Error | None:
         if not self.hub.channel_exists(channel):
@@ -499,17 +524,26 @@ class ServerConnection:
             self._reply(command_id, problem)
             return
         epoch, offset, recovered, pubs = self.hub.subscribe(
-            channel, self, request.recover, request.offset, request.epoch)
+            channel, self, request.recover, request.offset, request.epoch
+        )
         if request.recover and not recovered and request.flag & FLAG_REJECT_UNRECOVERED:
             self.hub.unsubscribe(channel, self)
             self._reply(command_id, _error(ErrorCode.UNRECOVERABLE_POSITION))
             return
         last = pubs[-1].offset if pubs else offset
         self.positions[channel] = (epoch, last)
-        self._reply(command_id, SubscribeResult(
-            recoverable=True, positioned=True, epoch=epoch, offset=offset,
-            recovered=recovered, was_recovering=request.recover,
-            publications=tuple(Publication(data=p.data, offset=p.offset) for p in pubs)))
+        self._reply(
+            command_id,
+            SubscribeResult(
+                recoverable=True,
+                positioned=True,
+                epoch=epoch,
+                offset=offset,
+                recovered=recovered,
+                was_recovering=request.recover,
+                publications=tuple(Publication(data=p.data, offset=p.offset) for p in pubs),
+            ),
+        )
 
     def _history(self, command_id: int, request: HistoryRequest) -> None:
         problem = self._check_channel(request.channel)
@@ -527,6 +561,11 @@ class ServerConnection:
             pubs.reverse()
         if request.limit >= 0:
             pubs = pubs[: request.limit]
-        self._reply(command_id, HistoryResult(
-            publications=tuple(Publication(data=p.data, offset=p.offset) for p in pubs),
-            epoch=epoch, offset=top))
+        self._reply(
+            command_id,
+            HistoryResult(
+                publications=tuple(Publication(data=p.data, offset=p.offset) for p in pubs),
+                epoch=epoch,
+                offset=top,
+            ),
+        )

@@ -23,7 +23,7 @@ class SimulationConfig:
     samples_per_second: float = 20.0
     detectors: int = 6
     #: metric time that passes per sample (so a daily season is visible in minutes of wall time)
-    metric_seconds_per_sample: float = 60.0
+    metric_seconds_per_sample: float = 30.0
     #: chance that a sample starts an incident on its metric (when none is running)
     incident_probability: float = 0.004
     incident_min_samples: int = 8
@@ -46,6 +46,13 @@ class ServerConfig:
     port: int = 8000
     path: str = "/connection/websocket"
     token_secret: str = attrs.field(default="dev-secret-change-me-0123456789abcdef", repr=False)
+
+    @token_secret.validator
+    def _check_secret(self, attribute: attrs.Attribute[str], value: str) -> None:
+        # RFC 7518 3.2: an HS256 key shorter than the hash output is brute-forceable.
+        if len(value.encode()) < 32:
+            raise ValueError("token_secret must be at least 32 bytes for HS256")
+
     api_key: str | None = attrs.field(default=None, repr=False)
     allowed_origins: frozenset[str] | None = None
     allow_missing_origin: bool = True

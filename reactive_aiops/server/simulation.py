@@ -91,10 +91,12 @@ class Simulator:
         self._last_health_count = 0
         for index in range(config.detectors):
             base = self.rng.uniform(20, 200)
+            # The seasonal slope per sample stays well under the noise, so the detector's
+            # rolling baseline (frozen while an anomaly is open) does not drift out of band.
             self._series.append(SyntheticSeries(
-                base=base, amplitude=base * self.rng.uniform(0.1, 0.4),
-                noise=base * self.rng.uniform(0.01, 0.04), phase=self.rng.uniform(0, 2 * math.pi)))
-            self._detectors.append(RobustZScoreDetector())
+                base=base, amplitude=base * self.rng.uniform(0.05, 0.15),
+                noise=base * self.rng.uniform(0.02, 0.04), phase=self.rng.uniform(0, 2 * math.pi)))
+            self._detectors.append(RobustZScoreDetector(window=30, min_samples=20))
             self._ids.append(f"det-{index}")
 
     @property
