@@ -1,0 +1,691 @@
+"""Sans-I/O Centrifuge v2 client protocol: text and time in, events and text out.
+
+``ClientProtocol`` never touches a socket, a loop or a clock. The driver (net.client) does:
+
+1. ``start(now)``; then whenever ``connect_due(now)``: if ``token_needed`` fetch one and
+   ``set_token``; ``transport_opening(now)``; open the socket; ``transport_opened(now)`` or
+   ``transport_failed(now, reason, fatal=...)``.
+2. Feed every text frame to ``receive_text(text, now)``; call ``tick(now)`` at
+   ``next_deadline()``; after each call send ``data_to_send()`` and handle ``events_received()``.
+3. When the socket closes, ``transport_closed(now, code, reason)``.
+
+Behaviour follows the official SDKs where they agree (ids never reset, pong only when the connect
+result said ``pong``, recover only after ``recoverable: true``, the disconnect-code ranges) and
+adds: in-order, exactly-once delivery per channel with resync on holes; a bounded outbox for
+commands issued while disconnected; per-command timeouts; a reconnect backoff that resets only
+after a connection stayed up ``reset_after`` seconds.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import random
+from collections import deque
+from collections.abc import Callable, Iterator
+
+import attrs
+
+from reactive_aiops.core.connection import (
+    Connected,
+    Connecting,
+    ConnectionFailed,
+    ConnectionLost,
+    Disconnected,
+    DuplicatesDropped,
+    HealthSampled,
+    LatencyMeasured,
+    ResyncRequired,
+)
+from reactive_aiops.protocol.channels import Channel, ChannelStatus, Delivery
+from reactive_aiops.protocol.config import ClientConfig
+from reactive_aiops.protocol.errors import (
+    ClientClosed,
+    ClientCode,
+    CommandTimeout,
+    OutboxFull,
+    ReplyError,
+)
+from reactive_aiops.protocol.events import (
+    CloseTransport,
+    CommandFailed,
+    CommandSucceeded,
+    Event,
+    PublicationReceived,
+    RefreshNeeded,
+    Subscribed,
+    SubscriptionFailed,
+)
+from reactive_aiops.wire import (
+    MAX_ID,
+    ClientMessage,
+    Command,
+    ConnectRequest,
+    ConnectResult,
+    Disconnect,
+    Error,
+    ErrorCode,
+    JSONValue,
+    Ping,
+    Pong,
+    ProtocolError,
+    Publication,
+    Push,
+    RefreshRequest,
+    RefreshResult,
+    Reply,
+    Request,
+    RPCRequest,
+    SendRequest,
+    StreamPosition,
+    SubscribeResult,
+    UnsubscribePush,
+    UnsubscribeRequest,
+    decode_replies,
+    encode_commands,
+    is_reconnectable,
+    is_resubscribable,
+    is_retryable_error,
+)
+
+#: Close code the client sends when it drops the socket itself (the reason says why).
+CLIENT_CLOSE_CODE = 1000
+
+
+class Phase(enum.Enum):
+    """The protocol's own view of the socket (finer than core.connection.Status)."""
+
+    IDLE = "idle"  # never started
+    WAITING = "waiting"  # until next_connect_at
+    OPENING = "opening"  # socket handshake in progress
+    CONNECTING = "connecting"  # connect command sent
+    CONNECTED = "connected"
+    CLOSING = "closing"  # we asked the driver to close; waiting for transport_closed
+    STOPPED = "stopped"  # the application closed us
+    FAILED = "failed"  # terminal error
+
+
+@attrs.define
+class _Inflight:
+    kind: str  # connect | subscribe | unsubscribe | refresh | call
+    sent_at: float
+    deadline: float | None = None
+    channel: str = ""
+    key: int = 0
+
+
+@attrs.define
+class _Call:
+    request: Request
+    deadline: float
+    wire_id: int = 0
+
+
+@attrs.frozen
+class _Close:
+    code: int
+    reason: str
+    retry: bool
+    immediate: bool = False
+
+
+_OPEN = (Phase.CONNECTING, Phase.CONNECTED)
+
+
+class ClientProtocol:
+    """The client side of the protocol for one logical connection (across reconnects).
+
+    ``rand`` (floats in [0, 1)) drives backoff jitter; ``token`` is the connection token
+    (``""`` for anonymous); ``connect_data`` is sent as ``connect.data``.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig | None = None,
+        *,
+        token: str = "",
+        connect_data: JSONValue = None,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        config = ClientConfig() if config is None else config
+        self.config = config
+        self._rand = rand
+        self._token = token
+        self._connect_data = connect_data
+        self.token_needed = False
+        self._token_refetched = False
+        self.phase = Phase.IDLE
+        self._next_id = 0
+        self._attempt = 0
+        self._delays: Iterator[float] = config.backoff.delays(rand)
+        self._connected_at: float | None = None
+        self.next_connect_at: float | None = None
+        self._pending_close: _Close | None = None
+        self.client_id = ""
+        self._ping = 0
+        self._pong = False
+        self._last_received = 0.0
+        self._refresh_at: float | None = None
+        self._refresh_inflight = False
+        self._channels: dict[str, Channel] = {}
+        self._inflight: dict[int, _Inflight] = {}
+        self._calls: dict[int, _Call] = {}
+        self._next_key = 0
+        self._outbox: deque[int] = deque()
+        self._deadlines: list[tuple[float, int]] = []
+        self._out: list[ClientMessage] = []
+        self._events: list[Event] = []
+        self._window_start = 0.0
+        self._window_count = 0
+        self._last_message_at: float | None = None
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def data_to_send(self) -> list[str]:
+        """Text frames to send now, in order (at most one per call: commands are batched)."""
+        if not self._out:
+            return []
+        frame, self._out = encode_commands(self._out), []
+        return [frame]
+
+    def events_received(self) -> list[Event]:
+        """Events since the last call, in order (connection actions among them)."""
+        events, self._events = self._events, []
+        return events
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self, now: float) -> None:
+        """Begin connecting (again after ``stop`` or a failure): ``connect_due`` becomes true."""
+        if self.phase in (Phase.IDLE, Phase.STOPPED, Phase.FAILED):
+            self.phase = Phase.WAITING
+            self._attempt = 0
+            self._delays = self.config.backoff.delays(self._rand)
+            self._token_refetched = False
+            self.next_connect_at = now
+
+    def stop(self, now: float, reason: str = "disconnect called") -> None:
+        """Close for good: pending commands fail with ``ClientClosed``; subscriptions are kept
+        and restored by a later ``start``."""
+        if self.phase in (Phase.STOPPED, Phase.IDLE):
+            return
+        if self.phase in (Phase.OPENING, *_OPEN, Phase.CLOSING):
+            self._pending_close = _Close(ClientCode.DISCONNECT_CALLED, reason, retry=False)
+            self._out.clear()
+            self._events.append(CloseTransport(CLIENT_CLOSE_CODE, reason))
+        self.phase = Phase.STOPPED
+        self.next_connect_at = None
+        self._fail_calls(ClientClosed(reason))
+        self._events.append(Disconnected(now, reason))
+
+    def connect_due(self, now: float) -> bool:
+        """True when the driver should open a socket now."""
+        return (
+            self.phase is Phase.WAITING
+            and self.next_connect_at is not None
+            and now >= self.next_connect_at
+        )
+
+    def set_token(self, token: str) -> None:
+        """Use ``token`` from now on (next connect, or after ``token_needed``)."""
+        self._token = token
+        self.token_needed = False
+
+    def transport_opening(self, now: float) -> None:
+        """The driver starts the socket handshake."""
+        self.phase = Phase.OPENING
+        self.next_connect_at = None
+        self._events.append(Connecting(now, self._attempt))
+
+    def transport_opened(self, now: float) -> None:
+        """The socket is open: sends ``connect``."""
+        if self.phase is not Phase.OPENING:
+            return
+        self.phase = Phase.CONNECTING
+        self._last_received = now
+        request = ConnectRequest(
+            token=self._token,
+            data=self._connect_data,
+            name=self.config.name,
+            version=self.config.version,
+        )
+        self._send(request, now, "connect", deadline=now + self.config.connect_timeout)
+
+    def transport_failed(
+        self,
+        now: float,
+        reason: str,
+        *,
+        code: int = ClientCode.TRANSPORT_CLOSED,
+        fatal: bool = False,
+    ) -> None:
+        """Opening the socket failed (network error, HTTP status). ``fatal`` for 401/403-like
+        rejections: the client then stops in FAILED instead of retrying."""
+        if self.phase is not Phase.OPENING:
+            return
+        if fatal:
+            self._fail(now, code, reason, close=False)
+        else:
+            self._schedule_reconnect(now, code, reason)
+
+    def transport_closed(self, now: float, code: int, reason: str) -> None:
+        """The socket is closed (by either side). Decides: reconnect, or stay stopped/failed."""
+        decision, self._pending_close = self._pending_close, None
+        self._connection_lost(now)
+        if self.phase in (Phase.STOPPED, Phase.FAILED, Phase.IDLE, Phase.WAITING):
+            return
+        if decision is None:
+            retry = is_reconnectable(code)
+            decision = _Close(code, reason or "connection closed", retry)
+        if decision.retry:
+            self._schedule_reconnect(now, decision.code, decision.reason, decision.immediate)
+        else:
+            self._fail(now, decision.code, decision.reason, close=False)
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def receive_text(self, text: str, now: float) -> None:
+        """Feed one text frame from the server. A malformed frame closes the connection (after
+        processing the messages before the bad one) and reconnects."""
+        if self.phase not in _OPEN:
+            return
+        try:
+            messages = decode_replies(text)
+        except ProtocolError as exc:
+            for message in exc.decoded:
+                self._receive(message, now)  # type: ignore[arg-type]
+            if self.phase in _OPEN:
+                self._close(ClientCode.BAD_PROTOCOL, f"bad protocol: {exc.reason}", retry=True)
+            return
+        for message in messages:
+            if self.phase not in _OPEN:
+                break
+            self._receive(message, now)
+
+    def tick(self, now: float) -> None:
+        """Run timers due at ``now``: timeouts, heartbeat, retries, refresh, health samples."""
+        self._expire_calls(now)
+        if self.phase is Phase.CONNECTING or self.phase is Phase.CONNECTED:
+            for msg_id, inflight in list(self._inflight.items()):
+                if inflight.deadline is not None and now >= inflight.deadline:
+                    del self._inflight[msg_id]
+                    if inflight.kind == "connect":
+                        self._close(ClientCode.CONNECT_TIMEOUT, "connect timeout", retry=True)
+                        return
+                    if inflight.kind == "subscribe":
+                        reason = f"subscribe timeout ({inflight.channel})"
+                        self._close(ClientCode.SUBSCRIBE_TIMEOUT, reason, retry=True)
+                        return
+        if self.phase is not Phase.CONNECTED:
+            return
+        ping_deadline = self._ping_deadline()
+        if ping_deadline is not None and now >= ping_deadline:
+            self._close(ClientCode.NO_PING, "no ping", retry=True)
+            return
+        for channel in self._channels.values():
+            if (
+                channel.status is ChannelStatus.PENDING
+                and channel.retry_at is not None
+                and now >= channel.retry_at
+            ):
+                self._send_subscribe(channel, now)
+        if self._refresh_at is not None and now >= self._refresh_at:
+            self._refresh_at = None
+            self._refresh_inflight = True
+            self._events.append(RefreshNeeded())
+        if now >= self._window_start + self.config.health_interval:
+            elapsed = now - self._window_start
+            rate = self._window_count / elapsed if elapsed > 0 else 0.0
+            self._events.append(HealthSampled(now, self._last_message_at, rate))
+            self._window_start, self._window_count = now, 0
+
+    def next_deadline(self) -> float | None:
+        """When ``tick`` (or, while waiting, ``connect_due``) next has work; None if nothing."""
+        times: list[float] = []
+        if self.phase is Phase.WAITING and self.next_connect_at is not None:
+            times.append(self.next_connect_at)
+        while self._deadlines and self._deadlines[0][1] not in self._calls:
+            heapq.heappop(self._deadlines)
+        if self._deadlines:
+            times.append(self._deadlines[0][0])
+        if self.phase in _OPEN:
+            times.extend(i.deadline for i in self._inflight.values() if i.deadline is not None)
+        if self.phase is Phase.CONNECTED:
+            ping_deadline = self._ping_deadline()
+            if ping_deadline is not None:
+                times.append(ping_deadline)
+            times.extend(
+                c.retry_at
+                for c in self._channels.values()
+                if c.status is ChannelStatus.PENDING and c.retry_at is not None
+            )
+            if self._refresh_at is not None:
+                times.append(self._refresh_at)
+            times.append(self._window_start + self.config.health_interval)
+        return min(times) if times else None
+
+    # -- application API -------------------------------------------------------------------
+
+    def subscribe(self, channel: str, now: float) -> bool:
+        """Add a reference to ``channel``; True if it is the first (a subscribe goes out once
+        connected). A FAILED channel is retried when a new reference arrives."""
+        if not channel:
+            raise ValueError("channel name must be a non-empty string")
+        state = self._channels.get(channel)
+        if state is None:
+            state = self._channels[channel] = Channel(channel)
+        state.refs += 1
+        if state.status is ChannelStatus.FAILED:
+            state.status = ChannelStatus.PENDING
+        if state.status is ChannelStatus.PENDING and self.phase is Phase.CONNECTED:
+            self._send_subscribe(state, now)
+        return state.refs == 1
+
+    def unsubscribe(self, channel: str, now: float) -> bool:
+        """Drop a reference; True if it was the last (the channel and its position are gone)."""
+        state = self._channels.get(channel)
+        if state is None:
+            return False
+        state.refs -= 1
+        if state.refs > 0:
+            return False
+        del self._channels[channel]
+        active = state.status in (ChannelStatus.SUBSCRIBING, ChannelStatus.SUBSCRIBED)
+        if active and self.phase is Phase.CONNECTED:
+            self._send(UnsubscribeRequest(channel=channel), now, "unsubscribe")
+        return True
+
+    def channels(self) -> dict[str, ChannelStatus]:
+        """Wanted channels and their status."""
+        return {name: c.status for name, c in self._channels.items()}
+
+    def position(self, channel: str) -> StreamPosition | None:
+        """Last applied stream position of ``channel`` (None if unknown or unpositioned)."""
+        state = self._channels.get(channel)
+        return None if state is None else state.position
+
+    def call(self, request: Request, now: float, timeout: float | None = None) -> int:
+        """Issue a command (rpc, publish, history, presence...); returns a key that a later
+        ``CommandSucceeded``/``CommandFailed`` carries. Queued in the outbox while not connected;
+        fails at once with ``OutboxFull`` or ``ClientClosed`` (stopped/failed client)."""
+        if isinstance(request, ConnectRequest | SendRequest):
+            raise TypeError("connect is the protocol's own; use send() for send")
+        self._next_key += 1
+        key = self._next_key
+        if self.phase in (Phase.STOPPED, Phase.FAILED):
+            self._events.append(CommandFailed(key, ClientClosed(f"client is {self.phase.value}")))
+            return key
+        deadline = now + (self.config.command_timeout if timeout is None else timeout)
+        call = self._calls[key] = _Call(request, deadline)
+        heapq.heappush(self._deadlines, (deadline, key))
+        if self.phase is Phase.CONNECTED:
+            call.wire_id = self._send(request, now, "call", key=key)
+        elif len(self._outbox) >= self.config.outbox_size:
+            del self._calls[key]
+            size = self.config.outbox_size
+            self._events.append(CommandFailed(key, OutboxFull(f"outbox full ({size} waiting)")))
+        else:
+            self._outbox.append(key)
+        return key
+
+    def rpc(self, method: str, data: JSONValue, now: float, timeout: float | None = None) -> int:
+        """``call(RPCRequest(method=method, data=data), now, timeout)``."""
+        return self.call(RPCRequest(data=data, method=method), now, timeout)
+
+    def send(self, data: JSONValue) -> bool:
+        """Fire-and-forget ``send`` (no reply); False (dropped) unless connected."""
+        if self.phase is not Phase.CONNECTED:
+            return False
+        self._out.append(Command(0, SendRequest(data=data)))
+        return True
+
+    def refresh_token(self, token: str, now: float) -> None:
+        """Answer to ``RefreshNeeded``: send ``refresh`` with the fresh token."""
+        self._token = token
+        self._refresh_inflight = False
+        if self.phase is Phase.CONNECTED:
+            self._refresh_inflight = True
+            self._send(RefreshRequest(token=token), now, "refresh")
+
+    def refresh_failed(self, now: float) -> None:
+        """The token fetch for a refresh failed: try again after ``refresh_retry``."""
+        self._refresh_inflight = False
+        low, high = self.config.refresh_retry
+        self._refresh_at = now + low + (high - low) * self._rand()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _new_id(self) -> int:
+        self._next_id = self._next_id + 1 if self._next_id < MAX_ID else 1
+        return self._next_id
+
+    def _send(
+        self,
+        request: Request,
+        now: float,
+        kind: str,
+        *,
+        deadline: float | None = None,
+        channel: str = "",
+        key: int = 0,
+    ) -> int:
+        msg_id = self._new_id()
+        self._out.append(Command(msg_id, request))
+        self._inflight[msg_id] = _Inflight(kind, now, deadline, channel, key)
+        return msg_id
+
+    def _send_subscribe(self, channel: Channel, now: float) -> None:
+        channel.retry_at = None
+        request = channel.subscribe_request(self.config.ask_recoverable)
+        deadline = now + self.config.command_timeout
+        channel.command_id = self._send(
+            request, now, "subscribe", deadline=deadline, channel=channel.name
+        )
+
+    def _ping_deadline(self) -> float | None:
+        if self._ping <= 0:
+            return None
+        return self._last_received + self._ping + self.config.max_server_ping_delay
+
+    def _close(self, code: int, reason: str, *, retry: bool, immediate: bool = False) -> None:
+        self._pending_close = _Close(code, reason, retry, immediate)
+        self.phase = Phase.CLOSING
+        self._out.clear()  # nothing more goes to a socket we are closing
+        self._events.append(CloseTransport(CLIENT_CLOSE_CODE, reason[:120]))
+
+    def _fail(self, now: float, code: int, reason: str, *, close: bool = True) -> None:
+        self._out.clear()
+        if close and self.phase in (*_OPEN, Phase.OPENING):
+            self._pending_close = _Close(code, reason, retry=False)
+            self._events.append(CloseTransport(CLIENT_CLOSE_CODE, reason[:120]))
+        self.phase = Phase.FAILED
+        self.next_connect_at = None
+        self._fail_calls(ClientClosed(f"connection failed: {reason}"))
+        self._events.append(ConnectionFailed(now, code, reason))
+
+    def _schedule_reconnect(
+        self, now: float, code: int, reason: str, immediate: bool = False
+    ) -> None:
+        healthy = self._connected_at is not None and (
+            now - self._connected_at >= self.config.backoff.reset_after
+        )
+        if healthy:
+            self._attempt = 0
+            self._delays = self.config.backoff.delays(self._rand)
+        self._connected_at = None
+        self._attempt += 1
+        delay = 0.0 if immediate else next(self._delays)
+        self.phase = Phase.WAITING
+        self.next_connect_at = now + delay
+        self._events.append(ConnectionLost(now, code, reason, self._attempt, self.next_connect_at))
+
+    def _connection_lost(self, now: float) -> None:
+        requeue = sorted(
+            (msg_id, i.key) for msg_id, i in self._inflight.items() if i.kind == "call"
+        )
+        for _, key in reversed(requeue):
+            if key in self._calls:
+                self._calls[key].wire_id = 0
+                self._outbox.appendleft(key)
+        self._inflight.clear()
+        self._out.clear()
+        self._refresh_at = None
+        self._refresh_inflight = False
+        self._ping, self._pong = 0, False
+        for channel in self._channels.values():
+            channel.connection_lost()
+            channel.command_id = 0
+
+    def _fail_calls(self, error: Exception) -> None:
+        for key in list(self._calls):
+            self._events.append(CommandFailed(key, error))
+        self._calls.clear()
+        self._outbox.clear()
+        self._deadlines.clear()
+
+    def _expire_calls(self, now: float) -> None:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, key = heapq.heappop(self._deadlines)
+            call = self._calls.pop(key, None)
+            if call is None:
+                continue
+            if call.wire_id:
+                self._inflight.pop(call.wire_id, None)
+            else:
+                self._outbox.remove(key)
+            self._events.append(CommandFailed(key, CommandTimeout("no reply in time")))
+
+    def _receive(self, message: Reply | Push | Ping, now: float) -> None:
+        self._last_received = now
+        self._last_message_at = now
+        self._window_count += 1
+        if isinstance(message, Ping):
+            if self._pong and self.phase is Phase.CONNECTED:
+                self._out.append(Pong())
+        elif isinstance(message, Reply):
+            self._on_reply(message, now)
+        else:
+            self._on_push(message, now)
+
+    def _on_reply(self, reply: Reply, now: float) -> None:
+        inflight = self._inflight.pop(reply.id, None)
+        if inflight is None:
+            return  # a late reply to a command that timed out
+        self._events.append(LatencyMeasured(now, now - inflight.sent_at))
+        result = reply.result
+        if inflight.kind == "connect":
+            self._on_connect_reply(result, now)
+        elif inflight.kind == "subscribe":
+            self._on_subscribe_reply(inflight.channel, reply.id, result, now)
+        elif inflight.kind == "refresh":
+            self._on_refresh_reply(result, now)
+        elif inflight.kind == "call":
+            call = self._calls.pop(inflight.key, None)
+            if call is None:
+                return
+            if isinstance(result, Error):
+                error = ReplyError(result.code, result.message, result.temporary)
+                self._events.append(CommandFailed(inflight.key, error))
+            else:
+                self._events.append(CommandSucceeded(inflight.key, result))
+
+    def _on_connect_reply(self, result: object, now: float) -> None:
+        if isinstance(result, Error):
+            reason = result.message or f"connect error {result.code}"
+            if result.code == ErrorCode.TOKEN_EXPIRED:
+                if self.config.has_token_fetcher and not self._token_refetched:
+                    self.token_needed = self._token_refetched = True
+                    self._close(result.code, reason, retry=True, immediate=True)
+                else:
+                    self._fail(now, result.code, reason)
+            elif is_retryable_error(result.code, result.temporary):
+                self._close(result.code, reason, retry=True)
+            else:
+                self._fail(now, result.code, reason)
+            return
+        if not isinstance(result, ConnectResult):
+            self._close(ClientCode.BAD_PROTOCOL, "bad protocol: connect answered", retry=True)
+            return
+        self.phase = Phase.CONNECTED
+        self._connected_at = now
+        self._token_refetched = False
+        self.client_id = result.client
+        self._ping, self._pong = result.ping, result.pong
+        self._window_start, self._window_count = now, 0
+        self._last_message_at = now
+        if result.expires and self.config.has_token_fetcher:
+            self._refresh_at = now + self._refresh_delay(result.ttl)
+        self._events.append(Connected(now, result.client))
+        for channel in self._channels.values():
+            if channel.status is ChannelStatus.PENDING:
+                self._send_subscribe(channel, now)
+        while self._outbox:
+            key = self._outbox.popleft()
+            call = self._calls[key]
+            call.wire_id = self._send(call.request, now, "call", key=key)
+
+    def _refresh_delay(self, ttl: int) -> float:
+        return max(ttl - self.config.refresh_margin, ttl / 2)
+
+    def _on_subscribe_reply(self, name: str, msg_id: int, result: object, now: float) -> None:
+        channel = self._channels.get(name)
+        if channel is None or channel.command_id != msg_id:
+            return  # unsubscribed (or resubscribed) meanwhile
+        channel.command_id = 0
+        if isinstance(result, Error):
+            if is_retryable_error(result.code, result.temporary):
+                if channel.retry_delays is None:
+                    channel.retry_delays = self.config.backoff.delays(self._rand)
+                channel.status = ChannelStatus.PENDING
+                channel.retry_at = now + next(channel.retry_delays)
+            else:
+                channel.status = ChannelStatus.FAILED
+                self._events.append(SubscriptionFailed(name, result.code, result.message))
+            return
+        if not isinstance(result, SubscribeResult):
+            self._close(ClientCode.BAD_PROTOCOL, "bad protocol: subscribe answered", retry=True)
+            return
+        delivery = channel.subscribed(result)
+        recovered = result.recovered and delivery.resync is None
+        self._events.append(Subscribed(name, result, recovered))
+        self._deliver(name, delivery, now)
+
+    def _on_refresh_reply(self, result: object, now: float) -> None:
+        self._refresh_inflight = False
+        if isinstance(result, RefreshResult):
+            self._refresh_at = now + self._refresh_delay(result.ttl) if result.expires else None
+        elif isinstance(result, Error) and is_retryable_error(result.code, result.temporary):
+            self.refresh_failed(now)
+        elif isinstance(result, Error):
+            self._fail(now, result.code, result.message or "refresh refused")
+
+    def _on_push(self, push: Push, now: float) -> None:
+        body = push.body
+        if isinstance(body, Publication):
+            channel = self._channels.get(push.channel)
+            if channel is not None:
+                self._deliver(push.channel, channel.publications((body,)), now)
+        elif isinstance(body, UnsubscribePush):
+            channel = self._channels.get(push.channel)
+            if channel is None:
+                return
+            if is_resubscribable(body.code):
+                channel.server_unsubscribed()
+                self._send_subscribe(channel, now)
+            else:
+                channel.status = ChannelStatus.FAILED
+                self._events.append(SubscriptionFailed(push.channel, body.code, body.reason))
+        elif isinstance(body, Disconnect):
+            reason = body.reason or f"disconnect {body.code}"
+            if is_reconnectable(body.code):
+                self._close(body.code, reason, retry=True)
+            else:
+                self._fail(now, body.code, reason)
+        # join/leave/message/subscribe/refresh pushes: not used by this client (docs/protocol.md)
+
+    def _deliver(self, name: str, delivery: Delivery, now: float) -> None:
+        if delivery.resync is not None:
+            self._events.append(ResyncRequired(name, delivery.resync, now))
+        if delivery.duplicates:
+            self._events.append(DuplicatesDropped(name, delivery.duplicates))
+        self._events.extend(PublicationReceived(name, pub) for pub in delivery.apply)

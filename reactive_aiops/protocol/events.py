@@ -1,0 +1,83 @@
+"""Events the sans-I/O client protocol emits (besides the core.connection actions it emits).
+
+The driver (net.client) reacts: ``CloseTransport`` -> close the socket with that code;
+``RefreshNeeded`` -> fetch a token and call ``ClientProtocol.refresh_token``;
+``PublicationReceived`` -> deliver to the channel's subscribers; ``CommandSucceeded`` /
+``CommandFailed`` -> resolve the caller's future.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import attrs
+
+from reactive_aiops.core.connection import ConnectionAction
+from reactive_aiops.wire import Publication, Result, SubscribeResult
+
+
+@attrs.frozen
+class PublicationReceived:
+    """A publication of ``channel``, in order and not seen before."""
+
+    channel: str
+    publication: Publication
+
+
+@attrs.frozen
+class Subscribed:
+    """``channel`` is (re)subscribed. ``recovered``: missed publications were recovered."""
+
+    channel: str
+    result: SubscribeResult
+    recovered: bool
+
+
+@attrs.frozen
+class SubscriptionFailed:
+    """``channel`` is off for good: the server refused it or unsubscribed it (code < 2500)."""
+
+    channel: str
+    code: int
+    reason: str
+
+
+@attrs.frozen
+class CommandSucceeded:
+    """Call ``key`` got its result."""
+
+    key: int
+    result: Result
+
+
+@attrs.frozen
+class CommandFailed:
+    """Call ``key`` failed with ``error`` (a protocol.errors.ClientError)."""
+
+    key: int
+    error: Exception
+
+
+@attrs.frozen
+class CloseTransport:
+    """Close the socket with ``code``/``reason``, then call ``transport_closed``."""
+
+    code: int
+    reason: str
+
+
+@attrs.frozen
+class RefreshNeeded:
+    """The connection token expires soon: fetch a fresh one and call ``refresh_token``."""
+
+
+Event: TypeAlias = (
+    ConnectionAction
+    | PublicationReceived
+    | Subscribed
+    | SubscriptionFailed
+    | CommandSucceeded
+    | CommandFailed
+    | CloseTransport
+    | RefreshNeeded
+)
