@@ -68,25 +68,25 @@ class RawClient:
         await self.ws.send(json.dumps({"id": cmd_id, method: body}))
         return cmd_id
 
-    async def recv_messages(self, timeout: float = 5.0) -> list[dict[str, Any]]:
-        frame = await asyncio.wait_for(self.ws.recv(), timeout)
+    async def recv_messages(self, within: float = 5.0) -> list[dict[str, Any]]:
+        frame = await asyncio.wait_for(self.ws.recv(), within)
         assert isinstance(frame, str)
         return [json.loads(line) for line in frame.split("\n")]
 
-    async def call(self, method: str, body: dict[str, Any], timeout: float = 5.0
+    async def call(self, method: str, body: dict[str, Any], within: float = 5.0
                    ) -> dict[str, Any]:
         """Send a command and return its reply; pushes seen meanwhile go to ``pushes``."""
         cmd_id = await self.send(method, body)
         while True:
-            for msg in await self.recv_messages(timeout):
+            for msg in await self.recv_messages(within):
                 if msg.get("id") == cmd_id:
                     return msg
                 if "push" in msg:
                     self.pushes.append(msg["push"])
 
-    async def next_push(self, timeout: float = 5.0) -> dict[str, Any]:
+    async def next_push(self, within: float = 5.0) -> dict[str, Any]:
         while not self.pushes:
-            for msg in await self.recv_messages(timeout):
+            for msg in await self.recv_messages(within):
                 if "push" in msg:
                     self.pushes.append(msg["push"])
         return self.pushes.pop(0)
@@ -97,10 +97,10 @@ class RawClient:
     async def close(self) -> None:
         await self.ws.close()
 
-    async def closed_code(self, timeout: float = 5.0) -> int | None:
+    async def closed_code(self, within: float = 5.0) -> int | None:
         """Read until the server closes; return the close code."""
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 while True:
                     await self.ws.recv()
         except Exception:

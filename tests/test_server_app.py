@@ -127,7 +127,7 @@ async def test_no_event_from_a_forbidden_channel_reaches_the_client() -> None:
 async def test_never_authenticating_is_closed_stale() -> None:
     async with serve_embedded(config(auth_timeout=0.2)) as server:
         client = await RawClient.open(server.url)
-        assert await client.closed_code(timeout=5) == 3502
+        assert await client.closed_code(within=5) == 3502
 
 
 @pytest.mark.asyncio
@@ -162,7 +162,7 @@ async def test_slow_consumer_is_disconnected_with_a_reconnectable_code() -> None
             if server.stats.slow_disconnects:
                 break
         assert server.stats.slow_disconnects == 1
-        assert await slow.closed_code(timeout=20) == 3008
+        assert await slow.closed_code(within=20) == 3008
         assert slow.ws.close_reason == "slow"
         assert server.core.broker.subscriber_count("anomalies") == 1  # the fast one stays
         await fast.close()
@@ -201,7 +201,8 @@ async def test_restart_with_or_without_history() -> None:
         reply = await client.call("subscribe", {"channel": "anomalies", "recover": True,
                                                 "offset": 2, "epoch": epoch})
         result = reply["subscribe"]
-        assert not result.get("recovered") and result["epoch"] != epoch
+        assert not result.get("recovered")
+        assert result["epoch"] != epoch
         assert "publications" not in result
         await client.close()
 
@@ -218,7 +219,8 @@ async def test_http_publish_api() -> None:
         assert (await http_post(server, body))[0] == 401
         assert (await http_post(server, body, {"X-API-Key": "wrong"}))[0] == 401
         status, reply = await http_post(server, body, auth)
-        assert status == 200 and reply["result"]["offset"] == 1
+        assert status == 200
+        assert reply["result"]["offset"] == 1
         push = await client.next_push()
         assert push["pub"]["data"]["data"]["id"] == "h1"
         assert server.core.state.anomalies["h1"].severity == "high"

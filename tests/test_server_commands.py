@@ -74,11 +74,13 @@ def test_state_conflicts_are_409_and_remembered() -> None:
 def test_pause_and_resume_detector() -> None:
     svc, _, detectors = setup()
     paused = svc.handle("detector.pause", {"command_id": "p1", "detector_id": "d1"}, OPERATOR)
-    assert isinstance(paused, Confirm) and paused.data["entity"]["status"] == "paused"
+    assert isinstance(paused, Confirm)
+    assert paused.data["entity"]["status"] == "paused"
     assert svc.handle("detector.pause", {"command_id": "p2", "detector_id": "d1"},
                       OPERATOR) == Reject(409, "detector already paused")
     resumed = svc.handle("detector.resume", {"command_id": "p3", "detector_id": "d1"}, OPERATOR)
-    assert isinstance(resumed, Confirm) and resumed.data["entity"]["status"] == "active"
+    assert isinstance(resumed, Confirm)
+    assert resumed.data["entity"]["status"] == "active"
     assert svc.handle("detector.resume", {"command_id": "p4", "detector_id": "d1"},
                       OPERATOR) == Reject(409, "detector is not paused")
     assert [(e["data"]["status"], e["command_id"]) for e in detectors.events] == [
@@ -99,7 +101,8 @@ def test_pause_and_resume_detector() -> None:
 def test_rejections(method: str, data: Any, code: int) -> None:
     svc, anomalies, detectors = setup()
     out = svc.handle(method, data, OPERATOR)
-    assert isinstance(out, Reject) and out.code == code
+    assert isinstance(out, Reject)
+    assert out.code == code
     assert anomalies.events == detectors.events == []
 
 

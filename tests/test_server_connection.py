@@ -205,7 +205,9 @@ def test_recovery_then_live_publications_in_order() -> None:
     (reply,) = h.cmd("subscribe", {"channel": "anomalies", "recover": True, "offset": 2,
                                    "epoch": epoch})
     result = reply["subscribe"]
-    assert result["recovered"] and result["was_recovering"] and result["offset"] == 2
+    assert result["recovered"]
+    assert result["was_recovering"]
+    assert result["offset"] == 2
     assert [p["offset"] for p in result["publications"]] == [3, 4]
     h.core.publish("anomalies", anomaly_event("a5"))
     (push,) = h.out()
@@ -345,7 +347,8 @@ def test_other_methods() -> None:
                                 "since": {"offset": 1, "epoch": ""}})
     assert [p["offset"] for p in hist["history"]["publications"]] == [2, 3]
     (pos,) = h.cmd("history", {"channel": "anomalies"})
-    assert pos["history"]["offset"] == 3 and "publications" not in pos["history"]
+    assert pos["history"]["offset"] == 3
+    assert "publications" not in pos["history"]
     (bad,) = h.cmd("history", {"channel": "anomalies", "since": {"offset": 1, "epoch": "x"}})
     assert bad["error"]["code"] == 112
     (rev,) = h.cmd("history", {"channel": "anomalies", "limit": 1, "reverse": True})
@@ -359,7 +362,8 @@ def test_outgoing_messages_are_batched_into_frames() -> None:
     for i in range(3):
         h.core.publish("anomalies", anomaly_event(f"a{i}"))
     frames = h.conn.data_to_send()
-    assert len(frames) == 1 and frames[0].count("\n") == 2
+    assert len(frames) == 1
+    assert frames[0].count("\n") == 2
 
 
 def test_closing_releases_every_subscription() -> None:

@@ -35,9 +35,9 @@ class NodeClient:
         self.proc = proc
         self.events: list[dict[str, Any]] = []
 
-    async def wait(self, predicate: Any, timeout: float = 15.0) -> dict[str, Any]:
+    async def wait(self, predicate: Any, within: float = 15.0) -> dict[str, Any]:
         assert self.proc.stdout is not None
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             while True:
                 for event in self.events:
                     if predicate(event):
@@ -66,7 +66,8 @@ async def test_js_sdk_connects_subscribes_recovers_and_calls_rpc() -> None:
         try:
             await node.wait(lambda e: e["event"] == "connected")
             first = await node.wait(lambda e: e["event"] == "subscribed")
-            assert first["recoverable"] and not first["wasRecovering"]
+            assert first["recoverable"]
+            assert not first["wasRecovering"]
             server.publish("anomalies", anomaly_event("an-1", event_id="e1"))
             assert (await node.wait(lambda e: e["event"] == "pub"))["offset"] == 1
 
@@ -75,7 +76,8 @@ async def test_js_sdk_connects_subscribes_recovers_and_calls_rpc() -> None:
             server.publish("anomalies", anomaly_event("an-3", event_id="e3"))
             await server.start()
             again = await node.wait(lambda e: e["event"] == "subscribed")
-            assert again["wasRecovering"] and again["recovered"]
+            assert again["wasRecovering"]
+            assert again["recovered"]
             second = await node.wait(lambda e: e["event"] == "pub")
             third = await node.wait(lambda e: e["event"] == "pub")
             assert (second["offset"], second["id"]) == (2, "an-2")

@@ -12,9 +12,9 @@ from centrifuge import (
     SubscribedContext,
     SubscriptionEventHandler,
 )
+from server_helpers import anomaly_event, config, detector_event, token
 
 from reactive_aiops.server.app import serve_embedded
-from server_helpers import anomaly_event, config, detector_event, token
 
 
 class Recorder(SubscriptionEventHandler):  # type: ignore[misc]
@@ -31,8 +31,8 @@ class Recorder(SubscriptionEventHandler):  # type: ignore[misc]
         self.subscribed.append(ctx)
         self.changed.set()
 
-    async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
+    async def wait_for(self, predicate: Any, within: float = 10.0) -> None:
+        async with asyncio.timeout(within):
             while not predicate():
                 self.changed.clear()
                 await self.changed.wait()
@@ -59,7 +59,8 @@ async def test_sdk_connects_subscribes_recovers_and_calls_rpc() -> None:
         server.publish("anomalies", anomaly_event("an-3", event_id="e3"))
         await server.start()
         await rec.wait_for(lambda: len(rec.subscribed) == 2 and len(rec.pubs) == 3)
-        assert rec.subscribed[1].was_recovering and rec.subscribed[1].recovered
+        assert rec.subscribed[1].was_recovering
+        assert rec.subscribed[1].recovered
         assert [offset for offset, _ in rec.pubs] == [1, 2, 3]
 
         server.publish("detectors", detector_event("det-x"))

@@ -76,7 +76,8 @@ def test_scripted_incident_opens_once_updates_and_resolves_once() -> None:
     assert {a["id"] for a in anomalies} == {"det-1-a1"}
     assert {a["detector_id"] for a in anomalies} == {"det-1"}
     states = [a["state"] for a in anomalies]
-    assert states[0] == "open" and states[-1] == "resolved"
+    assert states[0] == "open"
+    assert states[-1] == "resolved"
     assert states.count("resolved") == 1
     assert [a["version"] for a in anomalies] == list(range(1, len(anomalies) + 1))
     assert anomalies[-1]["resolved_at"] is not None
