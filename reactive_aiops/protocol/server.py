@@ -155,6 +155,8 @@ class TokenBucket:
     __slots__ = ("_last", "_tokens", "burst", "rate")
 
     def __init__(self, rate: float, burst: int, now: float) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be > 0 and burst >= 1")
         self.rate, self.burst, self._tokens, self._last = rate, burst, float(burst), now
 
     def take(self, now: float) -> bool:

@@ -1,0 +1,54 @@
+"""``reactive-aiops serve``: flags and environment to config; SIGTERM closes clients with 3001."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+import pytest
+from server_helpers import SECRET, RawClient, token
+
+from reactive_aiops.server import cli
+
+
+def test_arguments_and_environment_make_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REACTIVE_AIOPS_TOKEN_SECRET", SECRET)
+    monkeypatch.setenv("REACTIVE_AIOPS_API_KEY", "k")
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--port", "0", "--allowed-origin", "https://a", "--rate", "500",
+                              "--seed", "9", "--no-simulation", "--history-size", "10"])
+    config = cli.config_from(args)
+    assert config.port == 0
+    assert config.token_secret == SECRET
+    assert config.api_key == "k"
+    assert config.allowed_origins == frozenset({"https://a"})
+    assert config.history_size == 10
+    assert (config.simulation.enabled, config.simulation.seed,
+            config.simulation.samples_per_second) == (False, 9, 500.0)
+    assert not config.compression
+
+
+@pytest.mark.asyncio
+async def test_serve_runs_until_sigterm_and_clients_get_3001() -> None:
+    env = {**os.environ, "REACTIVE_AIOPS_TOKEN_SECRET": SECRET}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reactive_aiops", "serve", "--port", "0", "--log-level", "WARNING",
+        env=env, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        url = line.strip().rsplit(" ", 1)[-1]
+        assert url.startswith("ws://127.0.0.1:")
+        client = await RawClient.open(url)
+        assert "connect" in await client.connect(token())
+        proc.send_signal(signal.SIGTERM)
+        assert await client.closed_code() == 3001
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
