@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 import cattrs
+import cattrs.v
 
 from reactive_aiops.core.actions import Batch, action
 from reactive_aiops.core.compose import Dispatch, Middleware, StoreAPI
@@ -174,12 +175,20 @@ class EventTable:
         return f"{meta.event_type!r} version {meta.version}{newer} is not supported; known {known}"
 
 
-def describe_error(exc: BaseException) -> str:
+def describe_error(exc: BaseException, path: str = "data") -> str:
     """A one-line, human-readable account of a cattrs (or plain) structuring failure."""
     if isinstance(exc, cattrs.BaseValidationError):
-        notes = cattrs.transform_error(exc, path="data")
+        notes = cattrs.transform_error(exc, path=path, format_exception=_format_leaf)
         return "; ".join(notes) if notes else str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def _format_leaf(exc: BaseException, type_: type | None) -> str:
+    # A ValueError raised by a hook or a validator already says what is wrong; the default
+    # formatter would replace it with a generic "invalid value".
+    if type(exc) is ValueError and str(exc):
+        return str(exc)
+    return cattrs.v.format_exception(exc, type_)
 
 
 def map_events(table: EventTable) -> Middleware:
