@@ -225,28 +225,36 @@ class EntityCollection(Generic[K, V]):
 
     def _accepts(self, held: V, entity: V) -> bool:
         """Whether ``entity`` should replace ``held`` (same key): changed and not older."""
-        if held is entity or held == entity:
+        if held is entity:
             return False
         if self._cfg.versioned:
             try:
-                return cast(_Versioned, entity).version >= cast(_Versioned, held).version
+                new_version = cast(_Versioned, entity).version
+                held_version = cast(_Versioned, held).version
             except AttributeError:
                 raise TypeError(
                     "a versioned EntityCollection needs entities with an int `version`; "
                     f"got {type(entity).__name__}"
                 ) from None
-        return True
+            if new_version != held_version:
+                # Different versions cannot be equal entities: skip the field-by-field compare.
+                return new_version > held_version
+        return held != entity
 
     def upsert(self, entity: V) -> EntityCollection[K, V]:
         """Insert or replace ``entity``; return ``self`` when nothing changed.
 
         Nothing changes when the held entity is equal, or (``versioned``) newer than ``entity``.
+        Costs O(log n): a lookup, a path copy in the map and one small link record.
         """
         key = self._cfg.key(entity)
-        held = self._map.get(key, _MISSING)
+        entities = self._map
+        held = entities.get(key, _MISSING)
         if held is not _MISSING and not self._accepts(held, entity):
             return self
-        return self._child(self._map.set(key, entity), frozenset((key,)))
+        return EntityCollection(
+            entities.set(key, entity), self._cfg, _extend_chain(self, frozenset((key,)))
+        )
 
     def upsert_many(self, entities: Iterable[V]) -> EntityCollection[K, V]:
         """Upsert each entity in turn (later ones win); one new collection, or ``self``."""
