@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from ui_helpers import TrackedSubject, feed_in_thread, xvfb_display
 
+from reactive_aiops.core import create_store
 from reactive_aiops.ui.tk import TkWidgetScheduler, bind_tk
 
 if TYPE_CHECKING:
@@ -207,3 +208,56 @@ def test_scheduler_is_a_no_op_once_gone_and_never_raises_after_destroy(
     # The interpreter outlives its windows; scheduling and cancelling stay harmless.
     live.schedule(lambda _s, _st: ran.append("never runs")).dispose()
     assert scheduler.is_gone
+
+
+def test_values_from_another_thread_before_mainloop_wait_for_it(root: tkinter.Tk) -> None:
+    label = tkinter_module.Label(root)
+    tracked: TrackedSubject[int] = TrackedSubject()
+    seen: list[int] = []
+    bind_tk(label, tracked.observable, seen.append)
+    thread, _ = feed_in_thread(tracked.subject.on_next, range(5))
+    thread.join(10)  # the feeder never blocks on Tk, even though no mainloop runs yet
+    assert not thread.is_alive()
+    assert seen == []
+    assert run_until(root, lambda: seen == [0, 1, 2, 3, 4])
+
+
+@pytest.mark.timeout(60)
+def test_tk_thread_waiting_for_the_store_lock_never_deadlocks_a_notifying_producer(
+    root: tkinter.Tk,
+) -> None:
+    # The store notifies under its lock. If the hop to Tk blocked the notifying thread until
+    # Tk served it (a plain tkinter call from another thread does), a Tk callback dispatching
+    # at that moment would wait for the lock while the producer waits for Tk: a deadlock.
+    def reducer(state: tuple[int, int] | None, action: object) -> tuple[int, int]:
+        fed, clicks = state or (0, 0)
+        match action:
+            case ("fed", int(n)):
+                return (n, clicks)
+            case ("click",):
+                return (fed, clicks + 1)
+        return (fed, clicks)
+
+    store = create_store(reducer)
+    tk_thread = threading.get_ident()
+    producer_holds_lock = threading.Event()
+
+    def first_subscriber(_state: object) -> None:
+        if threading.get_ident() != tk_thread:
+            producer_holds_lock.set()
+
+    store.states.subscribe(first_subscriber)  # notified before the binding's stream
+    label = tkinter_module.Label(root)
+    shown: list[int] = []
+    bind_tk(label, store.select(lambda state: state[0]), shown.append)
+    assert run_until(root, lambda: shown == [0])
+    root.update()  # let the delivery loop go idle, so the next value must hop anew
+    producer = threading.Thread(target=lambda: store.dispatch(("fed", 1)), daemon=True)
+
+    def click() -> None:
+        producer.start()
+        assert producer_holds_lock.wait(10)
+        store.dispatch(("click",))  # a UI command: waits for the producer's lock
+
+    assert run_until(root, lambda: shown == [0, 1] and not producer.is_alive(), start=click)
+    assert store.state == (1, 1)
