@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 import tracemalloc
 from typing import Any
 
@@ -328,3 +329,36 @@ def test_emits_exactly_the_distinct_consecutive_values_per_key(
             if not expected or expected[-1] != value_now:
                 expected.append(value_now)
         assert seen[key] == expected
+
+
+def test_subscribers_on_another_thread_see_values_in_order() -> None:
+    store = create_store(reducer)
+    keyed = KeyedSelector(store.states, lambda s: s)
+    keys = [f"k{i}" for i in range(20)]
+    errors: list[BaseException] = []
+
+    def dispatcher() -> None:
+        try:
+            for n in range(20_000):
+                store.dispatch(Upsert(Item(keys[n % 20], n)))
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    seen: dict[str, list[Item | None]] = {}
+    thread = threading.Thread(target=dispatcher)
+    thread.start()
+    try:
+        # Subscribe (and churn) while the other thread dispatches.
+        for round_ in range(200):
+            key = keys[round_ % 20]
+            keyed.select(key).subscribe(lambda _: None).dispose()
+            if key not in seen:
+                seen[key] = []
+                keyed.select(key).subscribe(seen[key].append)
+    finally:
+        thread.join(timeout=60)
+    assert not errors
+    for key, values in seen.items():
+        numbers = [-1 if v is None else v.value for v in values]
+        assert numbers == sorted(set(numbers)), key  # in order, no repeats
+        assert values[-1] == store.state.get(key)  # and nothing missed at the end
