@@ -22,6 +22,7 @@ from reactive_aiops.aiops import (
     new_command_id,
 )
 from reactive_aiops.core.actions import action_class, action_type
+from reactive_aiops.core.events import EventMeta, command_id_of, event_meta
 
 
 @pytest.mark.parametrize(
@@ -80,3 +81,14 @@ def test_is_command_tells_commands_from_facts() -> None:
     assert is_command(PauseDetector("d1"))
     assert not is_command(DetectorUpserted(detector()))
     assert not is_command(object())
+
+
+def test_server_facts_carry_event_meta_for_dedupe_and_echo_matching() -> None:
+    meta = EventMeta("anomalies", "anomaly.upserted", event_id="e1", offset=3, command_id="c1")
+    echoed = AnomalyUpserted(anomaly(), meta=meta)
+    assert event_meta(echoed) is meta
+    assert command_id_of(echoed) == "c1"
+    assert command_id_of(DetectorUpserted(detector(), meta=meta)) == "c1"
+    assert event_meta(HealthUpdated(health())) is None
+    # A command's own command_id is not an echo.
+    assert command_id_of(AcknowledgeAnomaly("a1", "c1")) is None

@@ -7,6 +7,10 @@ reducers`), and the bridge carries them to the server as an RPC named by :attr:`
 :meth:`rpc_data`. Each command carries a ``command_id`` that the server applies at most once and
 echoes on the resulting event, so the optimistic layer can match the two. Pass ``command_id``
 explicitly for deterministic tests and replays; by default a random one is drawn.
+
+Facts that arrive as server events carry the event's
+:class:`~reactive_aiops.core.events.EventMeta` in ``meta`` (channel, offset, event id and the
+``command_id`` that caused it), which is what dedupe and the optimistic journal's echo match read.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import attrs
 
 from reactive_aiops.aiops.models import Anomaly, Detector, SystemHealth
 from reactive_aiops.core.actions import action
+from reactive_aiops.core.events import EventMeta
 
 __all__ = [
     "COMMAND_TYPES",
@@ -57,6 +62,9 @@ class DetectorUpserted:
     """The server published a detector (new or changed)."""
 
     detector: Detector
+    #: Where the event came from (attached by the event table); read by dedupe and by the
+    #: optimistic journal to match a command's echo. None for actions made locally.
+    meta: EventMeta | None = attrs.field(default=None, kw_only=True)
 
 
 @action(name="detectors.loaded")
@@ -71,6 +79,9 @@ class AnomalyUpserted:
     """The server published an anomaly (new or changed)."""
 
     anomaly: Anomaly
+    #: Where the event came from (attached by the event table); read by dedupe and by the
+    #: optimistic journal to match a command's echo. None for actions made locally.
+    meta: EventMeta | None = attrs.field(default=None, kw_only=True)
 
 
 @action(name="anomalies.loaded")
@@ -92,6 +103,9 @@ class HealthUpdated:
     """The server published a new system health summary."""
 
     health: SystemHealth
+    #: Where the event came from (attached by the event table); read by dedupe and by the
+    #: optimistic journal to match a command's echo. None for actions made locally.
+    meta: EventMeta | None = attrs.field(default=None, kw_only=True)
 
 
 # -- commands ---------------------------------------------------------------------------------
