@@ -23,7 +23,7 @@ happens to have a ``command_id`` field is never mistaken for an echo.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, TypeVar
 
 import attrs
@@ -158,6 +158,8 @@ class EventTable:
         route = self.route_for(meta)
         if route is None:
             return UnknownEvent(meta, data, self._why_unknown(meta))
+        if attrs.has(route.payload) and not isinstance(data, Mapping):
+            return MalformedEvent(meta, data, f"expected a JSON object, got {type(data).__name__}")
         try:
             payload: object = self.converter.structure(data, route.payload)
             return route.build(payload, meta)
@@ -188,6 +190,8 @@ def _format_leaf(exc: BaseException, type_: type | None) -> str:
     # formatter would replace it with a generic "invalid value".
     if type(exc) is ValueError and str(exc):
         return str(exc)
+    if isinstance(exc, TypeError) and len(exc.args) > 1 and isinstance(exc.args[0], str):
+        return exc.args[0]  # an attrs validator: (message, attribute, expected, value)
     return cattrs.v.format_exception(exc, type_)
 
 

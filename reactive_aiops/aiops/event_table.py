@@ -1,0 +1,96 @@
+"""The AIOps event table: the channels and event types of the contract, as domain actions.
+
+=====================  ===================  ===============  =====================
+channel                event type (v1)      payload          action
+=====================  ===================  ===============  =====================
+``detectors``          detector.upserted    Detector         DetectorUpserted
+``detectors:<id>``     detector.upserted    Detector         DetectorUpserted
+``anomalies``          anomaly.upserted     Anomaly          AnomalyUpserted
+``health``             health.updated       SystemHealth     HealthUpdated
+=====================  ===================  ===============  =====================
+
+Anything else becomes :class:`~reactive_aiops.core.events.UnknownEvent`; a payload that does not
+decode becomes :class:`~reactive_aiops.core.events.MalformedEvent` with the field and the reason.
+Payloads decode with :func:`aiops_converter`, a dedicated strict converter: a string is never
+taken for a number, nor a number for a string or a bool for either (cattrs' defaults would
+coerce them silently). Extra payload keys are ignored so a server may add fields within v1.
+
+The event's :class:`~reactive_aiops.core.events.EventMeta` is attached as the action's ``meta``
+when the action class has that field, so dedupe and the optimistic echo match can see it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import cattrs
+
+from reactive_aiops.aiops.actions import AnomalyUpserted, DetectorUpserted, HealthUpdated
+from reactive_aiops.aiops.models import Anomaly, Detector, SystemHealth
+from reactive_aiops.core.events import EventMeta, EventRoute, EventTable
+
+__all__ = [
+    "ANOMALY_UPSERTED",
+    "DETECTOR_UPSERTED",
+    "HEALTH_UPDATED",
+    "aiops_converter",
+    "aiops_event_table",
+    "aiops_routes",
+]
+
+DETECTOR_UPSERTED = "detector.upserted"
+ANOMALY_UPSERTED = "anomaly.upserted"
+HEALTH_UPDATED = "health.updated"
+
+
+def _strict_str(value: Any, type_: Any) -> Any:
+    # Also reached for the models' StrEnums (str subclasses): those are looked up by value.
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__} {value!r:.40}")
+    return value if type_ is str else type_(value)
+
+
+def _strict_int(value: Any, _type: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"expected an integer, got {type(value).__name__} {value!r:.40}")
+    return value
+
+
+def _strict_float(value: Any, _type: Any) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(f"expected a number, got {type(value).__name__} {value!r:.40}")
+    return float(value)
+
+
+def aiops_converter() -> cattrs.Converter:
+    """A new converter for AIOps payloads: strict scalars, enums by value, extra keys ignored."""
+    converter = cattrs.Converter()
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(float, _strict_float)
+    return converter
+
+
+def _builder(action_cls: type[Any], field: str) -> Callable[[Any, EventMeta], object]:
+    """``build(payload, meta)`` for ``action_cls(field=payload[, meta=meta])``."""
+    if "meta" in attrs.fields_dict(action_cls):
+        return lambda payload, meta: action_cls(**{field: payload, "meta": meta})
+    return lambda payload, meta: action_cls(**{field: payload})
+
+
+def aiops_routes() -> list[EventRoute[Any]]:
+    """The routes of the table above, for building a custom table around them."""
+    detector = _builder(DetectorUpserted, "detector")
+    return [
+        EventRoute("detectors", DETECTOR_UPSERTED, Detector, detector),
+        EventRoute("detectors:*", DETECTOR_UPSERTED, Detector, detector),
+        EventRoute("anomalies", ANOMALY_UPSERTED, Anomaly, _builder(AnomalyUpserted, "anomaly")),
+        EventRoute("health", HEALTH_UPDATED, SystemHealth, _builder(HealthUpdated, "health")),
+    ]
+
+
+def aiops_event_table() -> EventTable:
+    """The AIOps :class:`~reactive_aiops.core.events.EventTable` with its own converter."""
+    return EventTable(aiops_routes(), converter=aiops_converter())
