@@ -66,6 +66,13 @@ class DedupeStats:
         """Every event dropped as a re-delivery."""
         return self.duplicates + self.too_old
 
+    def summary(self) -> str:
+        """One line for logs and the replay summary."""
+        return (
+            f"{self.duplicates} duplicates, {self.too_old} too old, "
+            f"{self.unknown} unknown, {self.malformed} malformed"
+        )
+
 
 class _Window:
     __slots__ = ("epoch", "high", "mask")

@@ -182,6 +182,14 @@ class OptimisticJournal:
                 return rev.reason
         return None
 
+    def summary(self) -> str:
+        """One line for logs and the replay summary."""
+        return (
+            f"{len(self.transactions)} pending ({len(self.steps)} actions), "
+            f"{self.commits} committed, {self.reverts} reverted, "
+            f"{self.echoes_absorbed} echoes absorbed"
+        )
+
     @property
     def next_deadline(self) -> float | None:
         """Earliest expiry among pending transactions (``-inf`` if one awaits a start time)."""

@@ -84,7 +84,11 @@ def count_actions(records: Iterable[LogRecord]) -> Counter[str]:
 
 
 def summarize_value(value: Any) -> str:
-    """A short description: size for collections, the repr (shortened) otherwise."""
+    """A short description: ``value.summary()`` if it has one, size for collections, else the
+    repr (shortened)."""
+    summary = getattr(value, "summary", None)
+    if callable(summary):
+        return str(summary())
     kind = type(value).__name__
     if isinstance(value, str | bytes):
         text = repr(value)
