@@ -158,10 +158,14 @@ class KeyedSelector(Generic[S, K, V]):
             on_next=self._on_state, on_error=self._on_error, on_completed=self._on_completed
         )
         with self._lock:
-            if self._upstream is None:
+            # Keep it unless another thread connected first, or every subscriber already left
+            # (a subscribe and dispose racing on other threads) -- then nobody would release it.
+            if self._upstream is None and self._watches:
                 self._upstream = subscription
                 return
-        subscription.dispose()  # another thread connected first
+            if not self._watches:
+                self._last = None
+        subscription.dispose()
 
     # -- upstream ------------------------------------------------------------------------------
 
