@@ -44,7 +44,15 @@ from reactive_aiops.aiops import (
 from reactive_aiops.aiops.models import Anomaly, Detector
 from reactive_aiops.core import create_selector
 
-__all__ = ["Step", "add_arguments", "run", "run_scenario", "scenario", "scenario_actions"]
+__all__ = [
+    "Step",
+    "Summary",
+    "add_arguments",
+    "run",
+    "run_scenario",
+    "scenario",
+    "scenario_actions",
+]
 
 #: The scenario's clock starts here (float Unix seconds); steps are offsets from it.
 T0 = 1_700_000_000.0
@@ -269,7 +277,8 @@ def run_scenario(
 
     out("reactive-aiops demo: a scripted incident, replayed through the store.")
     out("Each [+Ns] line is one dispatched action; the indented lines under it are what the")
-    out("selector streams emitted in response (only what changed).")
+    out("selector streams emitted in response (only what changed). [vN] is an entity's version:")
+    out("the server bumps it on every change; a command applied optimistically keeps it.")
     out("")
     out("[start]  the dashboard subscribes")
     subscriptions = [
