@@ -11,6 +11,8 @@ no UI toolkit; other tools reuse :func:`scenario_actions`.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -330,5 +332,25 @@ def run(args: argparse.Namespace) -> int:
     if delay < 0:
         raise SystemExit("demo: --delay must not be negative")
     pause = (lambda: time.sleep(delay)) if delay > 0 else None
-    run_scenario(lambda line: print(line, flush=True), pause=pause)
+    run_scenario(_stdout_writer(), pause=pause)
     return 0
+
+
+def _stdout_writer() -> Callable[[str], None]:
+    """Print lines; once the reader has gone (``demo | head``), stop printing quietly."""
+    gone = False
+
+    def write(line: str) -> None:
+        nonlocal gone
+        if gone:
+            return
+        try:
+            print(line, flush=True)
+        except BrokenPipeError:
+            gone = True
+            # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+    return write

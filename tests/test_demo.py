@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -91,3 +92,33 @@ def test_demo_imports_no_ui_toolkit() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+class _ClosedPipe:
+    """A stdout whose reader has gone: every write fails like ``demo | head`` after head exits."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+def test_a_closed_pipe_ends_the_output_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    read_end, write_end = os.pipe()
+    try:
+        stdout = _ClosedPipe(write_end)
+        monkeypatch.setattr(sys, "stdout", stdout)
+        assert main(["demo"]) == 0
+        assert stdout.writes == 1  # gave up after the first failure
+    finally:
+        os.close(read_end)
+        os.close(write_end)
