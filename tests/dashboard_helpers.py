@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
-from reactive_aiops.aiops.models import Anomaly, AnomalyState, Detector, DetectorStatus, Severity
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
-__all__ = ["anomaly", "anomaly_event", "detector"]
+from textual.pilot import Pilot
+
+from reactive_aiops.aiops.models import Anomaly, AnomalyState, Detector, DetectorStatus, Severity
+from reactive_aiops.protocol.backoff import BackoffPolicy
+from reactive_aiops.protocol.config import ClientConfig
+from reactive_aiops.ui.dashboard.session import Session, open_session
+
+__all__ = [
+    "ARTIFACTS_ENV",
+    "RenderLog",
+    "anomaly",
+    "anomaly_event",
+    "detector",
+    "detector_event",
+    "live_session",
+    "wait_until",
+]
 
 
 def anomaly(
@@ -72,5 +91,75 @@ def anomaly_event(
             "state": state,
             "version": version,
             "updated_at": started,
+        },
+    }
+
+
+# -- live sessions ---------------------------------------------------------------------------------
+
+#: Set to a directory to keep the tests' SVG screenshots (``scripts``/docs copy them from there).
+ARTIFACTS_ENV = "REACTIVE_AIOPS_ARTIFACTS"
+
+
+def live_session(**overrides: Any) -> AbstractAsyncContextManager[Session]:
+    """An embedded server without simulated data, a client that reconnects fast, the live store."""
+    options: dict[str, Any] = {
+        "simulate": False,
+        "client_config": ClientConfig(
+            backoff=BackoffPolicy(initial=0.05, maximum=0.2, reset_after=60.0),
+            command_timeout=5.0,
+        ),
+    }
+    options.update(overrides)
+    return open_session(**options)
+
+
+async def wait_until(
+    pilot: Pilot[Any], predicate: Callable[[], bool], *, within: float = 10.0
+) -> None:
+    """Let the app run until ``predicate()`` holds; fail after ``within`` seconds."""
+    try:
+        async with asyncio.timeout(within):
+            while not predicate():
+                await pilot.pause(0.01)
+    except TimeoutError:
+        raise AssertionError(f"condition not met within {within} s") from None
+
+
+class RenderLog:
+    """An ``on_render`` hook recording what each panel rendered, in order."""
+
+    def __init__(self) -> None:
+        self.values: list[tuple[str, Any]] = []
+
+    def __call__(self, panel: str, value: Any) -> None:
+        self.values.append((panel, value))
+
+    def markers(self, anomaly_id: str) -> list[str]:
+        """The status column of ``anomaly_id`` in each anomaly render it appeared in."""
+        found = []
+        for panel, rows in self.values:
+            if panel == "anomalies":
+                for row in rows:
+                    if row.id == anomaly_id:
+                        found.append(row.marker)
+        return found
+
+
+def detector_event(detector_id: str, name: str, *, status: str = "active",
+                   version: int = 1) -> dict[str, object]:
+    """A ``detector.upserted`` envelope for the server's Python publish API."""
+    return {
+        "type": "detector.upserted",
+        "v": 1,
+        "id": f"ev-{detector_id}-{version}",
+        "ts": 0.0,
+        "data": {
+            "id": detector_id,
+            "name": name,
+            "metric": "cpu.utilization",
+            "status": status,
+            "updated_at": 1_700_000_000.0,
+            "version": version,
         },
     }

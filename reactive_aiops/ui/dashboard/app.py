@@ -5,8 +5,9 @@
 into commands dispatched to that store. It owns no connection: the caller starts the client (and
 the embedded server) and stops them after the app exits (see :mod:`.cli`).
 
-Every panel reads through ``store.select(<memoized view selector>)`` bound with the Textual
-adapter, so values land on the app's thread and at most ``fps`` renders a second reach a panel.
+Every panel reads one memoized view selector of the store, bound with the Textual adapter
+(:func:`.bind.bind_selector`): values land on the app's thread, and the selector runs and the
+panel renders at most ``fps`` times a second however fast events arrive.
 Commands are dispatched as the domain's command actions; the live store's middleware applies them
 optimistically and carries them to the server, and the panels show the journal: pending, then
 confirmed, or reverted with the reason (also as a toast).
@@ -19,7 +20,6 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import attrs
-from reactivex import Observable
 from textual.app import App, ComposeResult
 from textual.binding import Binding as KeyBinding
 from textual.binding import BindingType
@@ -31,7 +31,7 @@ from reactive_aiops.aiops.actions import AcknowledgeAnomaly, ResolveAnomaly
 from reactive_aiops.aiops.models import AnomalyState
 from reactive_aiops.core.optimistic import RevertedTransaction
 from reactive_aiops.core.store import Store
-from reactive_aiops.ui.dashboard.bind import bind_widget
+from reactive_aiops.ui.dashboard.bind import bind_selector
 from reactive_aiops.ui.dashboard.view import (
     AnomalyRow,
     command_label,
@@ -114,7 +114,9 @@ class DashboardApp(App[int]):
 
     ``user`` is recorded as ``acknowledged_by`` on acknowledgements; ``clock`` stamps commands and
     runs the reconnect countdown (use the clock the connection slice is stamped with); ``fps``
-    caps renders per panel per second.
+    caps renders per panel per second; ``quit_after`` (seconds) exits the app on its own.
+    ``on_render(panel, value)`` is called after each panel rendered a value (instrumentation:
+    panel is ``connection``, ``detectors``, ``anomalies`` or ``health``).
     """
 
     TITLE = "reactive-aiops"
@@ -134,12 +136,16 @@ class DashboardApp(App[int]):
         clock: Callable[[], float] = time.time,
         fps: float | None = 30.0,
         title: str | None = None,
+        quit_after: float | None = None,
+        on_render: Callable[[str, Any], None] | None = None,
     ) -> None:
         super().__init__()
         self.store = store
         self.user = user
         self.clock = clock
         self.fps = fps
+        self.quit_after = quit_after
+        self._on_render = on_render
         if title is not None:
             self.sub_title = title
         #: Every toast raised, oldest first.
@@ -147,6 +153,7 @@ class DashboardApp(App[int]):
         #: Renders delivered per panel (for tests and the headless summary).
         self.renders: dict[str, int] = {}
         self._seen_critical: set[str] = set()
+        self._renderers: dict[str, Callable[[], None]] = {}
         self._seen_reverts: set[int] = set()
 
     # -- layout ----------------------------------------------------------------------------------
@@ -164,23 +171,21 @@ class DashboardApp(App[int]):
 
     def on_mount(self) -> None:
         """Bind every panel to its selector stream."""
-        self._bind(
-            self.query_one(ConnectionPanel), self.store.select(select_connection_view), "connection"
-        )
-        self._bind(
-            self.query_one(DetectorBadges), self.store.select(select_detector_badges), "detectors"
-        )
+        self._bind(self.query_one(ConnectionPanel), select_connection_view, "connection")
+        self._bind(self.query_one(DetectorBadges), select_detector_badges, "detectors")
         table = self.query_one(AnomalyTable)
-        self._bind(table, self.store.select(select_anomaly_rows), "anomalies", self._on_rows)
-        self._bind(self.query_one(HealthPanel), self.store.select(select_health_view), "health")
+        self._bind(table, select_anomaly_rows, "anomalies", self._on_rows)
+        self._bind(self.query_one(HealthPanel), select_health_view, "health")
         # Reverts are read unthrottled: each one deserves its toast.
-        bind_widget(self, self.store.select(_reverted), self._on_reverts, fps=None)
+        bind_selector(self, self.store, _reverted, self._on_reverts, fps=None)
         table.focus()
+        if self.quit_after is not None:
+            self.set_timer(self.quit_after, self.exit)
 
     def _bind(
         self,
         widget: Widget,
-        stream: Observable[Any],
+        selector: Callable[[Any], Any],
         name: str,
         after: Callable[[Any], None] | None = None,
     ) -> None:
@@ -190,10 +195,21 @@ class DashboardApp(App[int]):
         def deliver(value: Any) -> None:
             show(value)
             self.renders[name] += 1
+            if self._on_render is not None:
+                self._on_render(name, value)
             if after is not None:
                 after(value)
 
-        bind_widget(widget, stream, deliver, fps=self.fps)
+        bind_selector(widget, self.store, selector, deliver, fps=self.fps)
+        self._renderers[name] = lambda: deliver(selector(self.store.state))
+
+    def render_now(self, panel: str) -> None:
+        """Render ``panel`` from the store's current state at once, outside the frame cadence.
+
+        Used after the operator's own commands so the optimistic change (and its pending mark)
+        shows immediately, not at the next frame; the coalesced stream delivers anything newer.
+        """
+        self._renderers[panel]()
 
     # -- notifications ---------------------------------------------------------------------------
 
@@ -239,6 +255,7 @@ class DashboardApp(App[int]):
             self.toast(f"{row.id} is {row.marker}", title="Nothing to acknowledge")
             return
         self.store.dispatch(AcknowledgeAnomaly(row.id, by=self.user, at=self.clock()))
+        self.render_now("anomalies")
 
     def action_resolve(self) -> None:
         """Resolve the selected anomaly (optimistically; the server confirms or rejects)."""
@@ -250,4 +267,5 @@ class DashboardApp(App[int]):
             self.toast(f"{row.id} is {row.marker}", title="Nothing to resolve")
             return
         self.store.dispatch(ResolveAnomaly(row.id, at=self.clock()))
+        self.render_now("anomalies")
 
