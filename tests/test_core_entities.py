@@ -323,3 +323,23 @@ def test_collection_equals_a_dict_model(versioned: bool, ops: list[tuple[str, An
             continue
         truly = {k for k in older_model.keys() | model.keys() if older_model.get(k) != model.get(k)}
         assert truly <= changed
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(OPS, st.tuples(st.just("keep"), st.none())), max_size=60))
+def test_ordered_view_survives_dropped_ancestors(ops: list[tuple[str, Any]]) -> None:
+    # Only "kept" collections stay alive, so views are derived across dead intermediates
+    # from whichever ancestor still holds one, or sorted afresh when none does.
+    c = make(versioned=True)
+    model: dict[str, Item] = {}
+    kept = [c]
+    for op, arg in ops:
+        if op == "keep":
+            kept.append(c)
+        elif op == "ordered":
+            assert list(c.ordered()) == expected_order(model)
+        else:
+            c = getattr(c, op)(arg)
+            model = apply_model(model, op, arg, versioned=True)
+    gc.collect()
+    assert list(c.ordered()) == expected_order(model)
