@@ -218,7 +218,7 @@ class ServerConnection:
         self._pong_deadline: float | None = None
         self._connect_failed = False
         #: Called when output becomes pending or a close is requested, so an edge can wake its
-        #: writer; it must not call back into the connection.
+        #: writer or drain ``data_to_send()`` right away; it must not call anything else.
         self.on_output: Callable[[], None] | None = None
 
     # -- outputs ------------------------------------------------------------------------------
