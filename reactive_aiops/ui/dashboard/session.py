@@ -3,7 +3,9 @@
 :func:`open_session` is what the dashboard, the headless run, the tests and the latency
 benchmark share: with no URL it starts the embedded server with the simulated source on the
 running loop and mints an operator token for it; then it builds the live store, connects the
-``WebSocketManager`` through the bridge and yields a :class:`Session`. Leaving the block closes
+``WebSocketManager`` through the bridge, loads each channel's retained history (the server's
+picture of the present: detectors, open anomalies, the last health) and yields a
+:class:`Session`. Leaving the block closes
 the client and stops the server.
 """
 
@@ -105,6 +107,18 @@ async def open_session(
         yield session
 
 
+async def _initial_load(
+    store: Store[AppState], reload: Callable[[str, str], Any], channels: tuple[str, ...]
+) -> None:
+    # The server has no snapshot RPC: what a channel's retained history holds is the best
+    # picture of the present. Replaying it is safe alongside live events -- dedupe drops
+    # re-deliveries, and versions (health: timestamps) keep older copies from winning.
+    for channel in channels:
+        actions = list(await reload(channel, "initial load"))
+        if actions:
+            store.dispatch_batch(actions)
+
+
 @contextlib.asynccontextmanager
 async def _connect(
     url: str,
@@ -119,7 +133,7 @@ async def _connect(
     import asyncio
 
     from reactive_aiops.app import create_live_store
-    from reactive_aiops.net.bridge import StoreBridge
+    from reactive_aiops.net.bridge import StoreBridge, history_reload
     from reactive_aiops.net.client import WebSocketManager
 
     client = WebSocketManager(url, token=token, config=client_config)
@@ -130,6 +144,7 @@ async def _connect(
     try:
         async with asyncio.timeout(within):
             await client.connect()
+            await _initial_load(store, history_reload(client), channels)
         yield Session(store=store, client=client, bridge=bridge, url=url)
     finally:
         await bridge.aclose()
