@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gc
+import sys
 import threading
-import tracemalloc
 from typing import Any
 
 import attrs
@@ -379,15 +379,14 @@ def test_subscribe_unsubscribe_cycles_free_everything() -> None:
     for _ in range(1000):
         cycle()
     gc.collect()
-    tracemalloc.start()
-    before = tracemalloc.take_snapshot()
+    # Allocated blocks rather than tracemalloc: same signal (anything retained per cycle shows up
+    # as 100,000+ blocks), without tracemalloc's 10x slowdown.
+    before = sys.getallocatedblocks()
     for _ in range(100_000):
         cycle()
     gc.collect()
-    after = tracemalloc.take_snapshot()
-    tracemalloc.stop()
-    growth = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
+    growth = sys.getallocatedblocks() - before
     assert len(store._listeners) == 0
     assert len(store._state_callbacks) == 0
     assert len(store._action_callbacks) == 0
-    assert growth < 64 * 1024, f"memory grew by {growth} bytes over 100,000 cycles"
+    assert growth < 1000, f"{growth} more memory blocks after 100,000 cycles"
