@@ -28,6 +28,7 @@ from hypothesis.stateful import (
 from reactivex.testing import TestScheduler
 
 from reactive_aiops.core import Batch, create_store
+from reactive_aiops.core.events import EventMeta, MalformedEvent, ServerEvent, UnknownEvent
 from reactive_aiops.core.optimistic import (
     EMPTY_JOURNAL,
     ExpireTransactions,
@@ -419,3 +420,14 @@ def test_batch_passes_through_unchanged() -> None:
     store = make()
     store.dispatch(Batch((server("a", "1"), server("a", "2"))))
     assert store.state.data["a"] == "12"
+
+
+def test_undecoded_events_do_not_confirm_a_transaction() -> None:
+    store = make()
+    store.dispatch(Optimistic(Append("a", "1"), "c1"))
+    meta = EventMeta("anomalies", "anomaly.upserted", version=2, command_id="c1")
+    store.dispatch(UnknownEvent(meta, {}, "newer"))
+    store.dispatch(MalformedEvent(meta, {}, "bad"))
+    store.dispatch(ServerEvent(meta, {}))
+    assert store.state.optimistic.is_pending("c1")
+    assert store.state.data["a"] == "1"

@@ -21,10 +21,11 @@ Settlement rules (each is exactly "as if" under the definition above):
   if they had never been dispatched, with every server event and other transaction kept.
 * ``TransactionCommitted`` moves the change into the confirmed state: its ``result`` (the server's
   authoritative action) if given, else the transaction's own actions.
-* A server event whose :func:`~reactive_aiops.core.events.command_id_of` names a pending
-  transaction *is* that transaction's confirmation: the event is applied to the confirmed state and
-  the transaction settles as committed. The change enters the confirmed state once: whichever of
-  commit and echo comes second is absorbed (counted in ``echoes_absorbed``).
+* A (decoded) server event whose :func:`~reactive_aiops.core.events.command_id_of` names a
+  pending transaction *is* that transaction's confirmation: the event is applied to the
+  confirmed state and the transaction settles as committed. The change enters the confirmed
+  state once: whichever of commit and echo comes second is absorbed (``echoes_absorbed``).
+  ``ServerEvent``/``UnknownEvent``/``MalformedEvent`` never confirm: they were not understood.
 * ``RevertPending(reason)`` reverts everything (the policy for a lost connection, if chosen).
 * ``ExpireTransactions(now)`` advances the journal's clock and reverts every transaction older
   than its TTL with reason ``"timeout"``; a transaction begun before any clock reading is stamped
@@ -45,7 +46,7 @@ from reactivex import abc
 
 from reactive_aiops.core.actions import Batch, action
 from reactive_aiops.core.compose import Dispatch, Middleware, StoreAPI
-from reactive_aiops.core.events import command_id_of
+from reactive_aiops.core.events import MalformedEvent, ServerEvent, UnknownEvent, command_id_of
 
 S = TypeVar("S")
 
@@ -365,7 +366,9 @@ class _Engine:
         return state
 
     def _server(self, state: Any, journal: OptimisticJournal, act: object) -> Any:
-        cid = command_id_of(act)
+        # An event this client could not decode says nothing about what the command did, so it
+        # cannot confirm it: the RPC reply or the TTL settles the transaction instead.
+        cid = None if type(act) in _UNDECODED else command_id_of(act)
         if cid is not None:
             if journal.pending(cid) is not None:
                 # The echo is the server's own record of the change: it confirms the transaction.
@@ -467,6 +470,8 @@ class _Engine:
         }
         return self._revert(state, journal, due, TIMEOUT, now)
 
+
+_UNDECODED = (ServerEvent, UnknownEvent, MalformedEvent)
 
 _JOURNAL_ACTIONS = (
     Optimistic,
