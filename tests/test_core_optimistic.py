@@ -387,8 +387,11 @@ def test_batch_with_optimistic_actions_and_dict_root() -> None:
 def test_bad_configuration_and_bad_field() -> None:
     with pytest.raises(ValueError, match="positive"):
         optimistic(reducer, ttl=0)
-    with pytest.raises(TypeError, match="OptimisticJournal"):
+    with pytest.raises(TypeError, match=r"holding an OptimisticJournal \(found a Map\)"):
         FieldLens("data").get(Root())
+    enhanced = optimistic(reducer, field="journal")
+    with pytest.raises(TypeError, match=r"needs a field 'journal'.*found no such field"):
+        enhanced(Root(), Optimistic(Append("a", "1"), "t"))
 
 
 def test_composes_with_other_middleware_in_either_order() -> None:

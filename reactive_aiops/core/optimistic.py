@@ -231,11 +231,13 @@ class FieldLens:
         if isinstance(state, dict):
             found = state.get(self.field, EMPTY_JOURNAL)
         else:
-            found = getattr(state, self.field, EMPTY_JOURNAL)
+            found = getattr(state, self.field, _MISSING)
         if not isinstance(found, OptimisticJournal):
+            held = "no such field" if found is _MISSING else f"a {type(found).__name__}"
             raise TypeError(
-                f"state field {self.field!r} holds {type(found).__name__}, not "
-                "OptimisticJournal; give the root state a field of that type or pass lens="
+                f"the root state needs a field {self.field!r} holding an OptimisticJournal "
+                f"(found {held}); add `{self.field}: OptimisticJournal = EMPTY_JOURNAL` to "
+                "it, or pass field= or lens="
             )
         return found
 
@@ -247,6 +249,8 @@ class FieldLens:
 
 
 Reducer = Callable[[Any, object], Any]
+
+_MISSING: Any = object()
 
 
 @attrs.frozen
