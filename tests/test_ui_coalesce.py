@@ -32,7 +32,10 @@ def values_at(messages: list[Recorded[Any]]) -> list[tuple[Any, Any]]:
 def run(
     scheduler: TestScheduler, source: Observable[Any], fps: float = FRAME_FPS
 ) -> list[Recorded[Any]]:
-    result = scheduler.start(lambda: source.pipe(coalesce_frames(fps, scheduler=scheduler)))
+    # Dispose long after any marble (TestScheduler.start disposes at tick 1000 by default).
+    result = scheduler.start(
+        lambda: source.pipe(coalesce_frames(fps, scheduler=scheduler)), disposed=1_000_000
+    )
     return list(result.messages)
 
 
@@ -140,7 +143,7 @@ def test_non_numeric_fps_is_a_type_error() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=60))
+@given(st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=80))
 def test_properties_rate_order_and_last_value(gaps: list[int]) -> None:
     scheduler = TestScheduler()
     times: list[int] = []

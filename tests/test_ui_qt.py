@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from ui_helpers import TrackedSubject, feed_in_thread
+from ui_helpers import TrackedSubject, feed_in_thread, qapp
 
 from reactive_aiops.ui.qt import QtObjectScheduler, bind_qt
 
 QtCore: Any = pytest.importorskip("PySide6.QtCore")
 QtWidgets: Any = pytest.importorskip("PySide6.QtWidgets")
 
-
-@pytest.fixture(scope="module")
-def qapp() -> Iterator[Any]:
-    app = QtWidgets.QApplication.instance()
-    if app is None:
-        # The platform plugin is chosen when the application is created; restore the variable
-        # afterwards so nothing else in the run inherits it.
-        previous = os.environ.get("QT_QPA_PLATFORM")
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-        try:
-            app = QtWidgets.QApplication([])
-        finally:
-            if previous is None:
-                os.environ.pop("QT_QPA_PLATFORM", None)
-            else:
-                os.environ["QT_QPA_PLATFORM"] = previous
-    yield app
-    # Flush deferred deletions so no widget outlives the module half-destroyed.
-    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+__all__ = ["qapp"]  # re-exported fixture
 
 
 def run_until(

@@ -9,7 +9,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pytest
 from reactivex import Observable, abc
@@ -80,17 +80,26 @@ def wait_until(condition: Callable[[], bool], pump: Callable[[], object], timeou
     return True
 
 
-@pytest.fixture(scope="module")
-def xvfb_display() -> Iterator[str]:
-    """Start a private ``Xvfb`` for the module and point ``DISPLAY`` at it; skip without Xvfb."""
-    binary = shutil.which("Xvfb")
-    if binary is None:
-        pytest.skip(XVFB_MISSING)
+_xvfb: list[tuple[subprocess.Popen[bytes], str]] = []  # the session's one server, if started
+
+
+def _start_xvfb(binary: str) -> tuple[subprocess.Popen[bytes], str]:
     read_fd, write_fd = os.pipe()
     # -displayfd lets Xvfb pick a free display number and report it, so parallel runs and a
-    # developer's own X server never collide.
+    # developer's own X server never collide. -terminate ends the server when its last client
+    # (Tk keeps one connection until the process exits) goes away, so a crashed run leaks none.
     process = subprocess.Popen(
-        [binary, "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+        [
+            binary,
+            "-displayfd",
+            str(write_fd),
+            "-terminate",
+            "-screen",
+            "0",
+            "640x480x24",
+            "-nolisten",
+            "tcp",
+        ],
         pass_fds=(write_fd,),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
@@ -103,18 +112,66 @@ def xvfb_display() -> Iterator[str]:
             ready, _, _ = select.select([read_fd], [], [], 10.0)
             chunk = os.read(read_fd, 16) if ready else b""
             if not chunk:
+                process.kill()
+                process.wait()
                 pytest.fail("Xvfb did not report a display number within 10 s")
             number += chunk
-        previous = os.environ.get("DISPLAY")
-        os.environ["DISPLAY"] = f":{number.decode().strip()}"
-        try:
-            yield os.environ["DISPLAY"]
-        finally:
-            if previous is None:
-                os.environ.pop("DISPLAY", None)
-            else:
-                os.environ["DISPLAY"] = previous
     finally:
         os.close(read_fd)
+    return process, f":{number.decode().strip()}"
+
+
+def _stop_xvfb() -> None:
+    while _xvfb:
+        process, _ = _xvfb.pop()
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def xvfb_display(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Point ``DISPLAY`` at a private ``Xvfb`` for the module; skip when Xvfb is missing.
+
+    One server serves the whole session and stops when pytest exits: Tk keeps its X connection
+    after the last window is destroyed and kills the process (XIO fatal error) if that server
+    goes away while Tk is still used, so no module may stop it early.
+    """
+    binary = shutil.which("Xvfb")
+    if binary is None:
+        pytest.skip(XVFB_MISSING)
+    if not _xvfb:
+        _xvfb.append(_start_xvfb(binary))
+        request.config.add_cleanup(_stop_xvfb)
+    display = _xvfb[0][1]
+    previous = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = display
+    try:
+        yield display
+    finally:
+        if previous is None:
+            os.environ.pop("DISPLAY", None)
+        else:
+            os.environ["DISPLAY"] = previous
+
+
+@pytest.fixture(scope="module")
+def qapp() -> Iterator[Any]:
+    """The process's QApplication on the offscreen platform (created once, then shared)."""
+    qtcore: Any = pytest.importorskip("PySide6.QtCore")
+    qtwidgets: Any = pytest.importorskip("PySide6.QtWidgets")
+    app = qtwidgets.QApplication.instance()
+    if app is None:
+        # The platform plugin is chosen when the application is created; restore the variable
+        # afterwards so nothing else in the run inherits it.
+        previous = os.environ.get("QT_QPA_PLATFORM")
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        try:
+            app = qtwidgets.QApplication([])
+        finally:
+            if previous is None:
+                os.environ.pop("QT_QPA_PLATFORM", None)
+            else:
+                os.environ["QT_QPA_PLATFORM"] = previous
+    yield app
+    # Flush deferred deletions so no widget outlives the module half-destroyed.
+    qtcore.QCoreApplication.sendPostedEvents(None, qtcore.QEvent.Type.DeferredDelete)
