@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
 import cattrs
 import hypothesis.strategies as st
 import pytest
@@ -47,7 +46,6 @@ from reactive_aiops.core.optimistic import (
 
 TABLE = aiops_event_table()
 PLAIN = cattrs.Converter()  # the test's own view of "the model unstructured"
-HAS_META = "meta" in attrs.fields_dict(AnomalyUpserted)
 
 names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
 times = st.floats(0, 2e9, allow_nan=False)
@@ -112,8 +110,7 @@ def test_every_contract_event_decodes_to_its_action(case: tuple[str, str, Any, t
     act = TABLE.decode(m, PLAIN.unstructure(entity))
     assert type(act) is action_cls
     assert entity_of(act) == entity
-    if HAS_META:
-        assert event_meta(act) == m
+    assert event_meta(act) == m
     # and the decoded action survives the action log's own round trip
     assert decode_record(encode_record(LogRecord(1, 0.0, act))).action == act
 
@@ -270,11 +267,6 @@ def test_live_store_acknowledge_reverted_on_rejection() -> None:
     assert store.state.optimistic.revert_reason("c1") == "409: already resolved"
 
 
-@pytest.mark.xfail(
-    not HAS_META,
-    reason="AnomalyUpserted has no `meta` field yet, so the echo cannot name its command",
-    strict=True,
-)
 def test_live_store_echo_confirms_acknowledge() -> None:
     store = live_store(Clock())
     store.dispatch(anomaly_event(1, version=1))
