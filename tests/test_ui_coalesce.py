@@ -10,6 +10,7 @@ import reactivex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reactivex import Observable
+from reactivex.disposable import Disposable
 from reactivex.notification import OnCompleted, OnNext
 from reactivex.testing import ReactiveTest, TestScheduler
 from reactivex.testing.recorded import Recorded
@@ -96,6 +97,57 @@ def test_dispose_cancels_the_pending_frame() -> None:
         lambda: source.pipe(coalesce_frames(FRAME_FPS, scheduler=scheduler)), disposed=305
     )
     assert values_at(list(result.messages)) == [(300, "a")]
+
+
+class SpyScheduler(TestScheduler):
+    """Counts disposals of frame timers that already fired and of ones still pending."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spent_disposed = 0
+        self.pending_disposed = 0
+
+    def schedule_relative(self, duetime: Any, action: Any, state: Any = None) -> Any:
+        fired: list[bool] = []
+
+        def run(scheduler: Any, value: Any) -> Any:
+            fired.append(True)
+            return action(scheduler, value)
+
+        inner = super().schedule_relative(duetime, run, state)
+
+        def dispose() -> None:
+            if fired:
+                self.spent_disposed += 1
+            else:
+                self.pending_disposed += 1
+            inner.dispose()
+
+        return Disposable(dispose)
+
+
+def test_spent_frame_timers_are_never_disposed() -> None:
+    # Disposing a spent timer from the producer's thread can block (AsyncIOThreadSafeScheduler
+    # waits for its loop) while the producer holds the store lock.
+    scheduler = SpyScheduler()
+    source = scheduler.create_hot_observable(
+        [on_next(300 + 25 * i + j, (i, j)) for i in range(10) for j in range(3)]
+        + [on_completed(600)]
+    )
+    messages = run(scheduler, source)
+    assert len(values_at(messages)) == 20  # per burst: a leading edge and a frame end
+    assert scheduler.spent_disposed == 0
+    assert scheduler.pending_disposed == 0
+
+
+def test_unsubscribing_mid_frame_cancels_the_pending_timer() -> None:
+    scheduler = SpyScheduler()
+    source = scheduler.create_hot_observable(on_next(300, "a"), on_next(302, "b"))
+    result = scheduler.start(
+        lambda: source.pipe(coalesce_frames(FRAME_FPS, scheduler=scheduler)), disposed=305
+    )
+    assert values_at(list(result.messages)) == [(300, "a")]
+    assert scheduler.pending_disposed == 1
 
 
 def test_default_is_sixty_hertz_with_the_subscribe_scheduler() -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
-from reactivex.disposable import CompositeDisposable, SerialDisposable
+from reactivex.disposable import CompositeDisposable
 from reactivex.scheduler import TimeoutScheduler
 
 __all__ = ["DEFAULT_FPS", "coalesce_frames"]
@@ -83,7 +83,11 @@ class _FrameState(abc.DisposableBase):
         # Re-entrant: a subscriber may feed the source again from inside on_next (a dispatch
         # from a render callback); that value must simply be held for the open frame.
         self._lock = threading.RLock()
-        self._timer = SerialDisposable()
+        # The pending frame timer, if a frame is open. A timer that fired is dropped, never
+        # disposed: disposing a spent timer from the producer's thread can block on some
+        # schedulers (AsyncIOThreadSafeScheduler waits for its loop), and the producer is often
+        # a store notifying under its lock.
+        self._timer: abc.DisposableBase | None = None
         self._frame_open = False
         self._held: Any = None
         self._has_held = False
@@ -115,14 +119,18 @@ class _FrameState(abc.DisposableBase):
             self._stopped = True
             self._has_held = False
             self._held = None
-        self._timer.dispose()
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.dispose()
 
     def _stop(self) -> bool:
         """Flush the held value before a terminal event; False if already stopped."""
         if self._stopped:
             return False
         self._stopped = True
-        self._timer.dispose()
+        # A pending frame timer now fires as a no-op; not cancelling it keeps the terminal
+        # path free of scheduler calls (see _timer).
+        self._timer = None
         if self._has_held:
             value, self._held, self._has_held = self._held, None, False
             self._observer.on_next(value)
@@ -130,12 +138,13 @@ class _FrameState(abc.DisposableBase):
 
     def _open_frame(self) -> None:
         self._frame_open = True
-        self._timer.disposable = self._timers.schedule_relative(self._period, self._end_frame)
+        self._timer = self._timers.schedule_relative(self._period, self._end_frame)
 
     def _end_frame(self, _scheduler: abc.SchedulerBase, _state: Any = None) -> None:
         with self._lock:
             if self._stopped:
                 return
+            self._timer = None  # spent
             if not self._has_held:
                 self._frame_open = False
                 return
