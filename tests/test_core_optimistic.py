@@ -434,3 +434,20 @@ def test_undecoded_events_do_not_confirm_a_transaction() -> None:
     store.dispatch(ServerEvent(meta, {}))
     assert store.state.optimistic.is_pending("c1")
     assert store.state.data["a"] == "1"
+
+
+def test_pending_action_that_fails_on_the_new_base_is_reverted_not_the_event() -> None:
+    def strict(state: Root | None, act: object) -> Root:
+        new = reducer(state, act)
+        if isinstance(act, Append) and act.meta is None and "lock" in new.data:
+            raise ValueError(f"{act.key} is locked")
+        return new
+
+    store = create_store(optimistic(strict))
+    store.dispatch(Optimistic(Append("a", "1"), "t1"))
+    store.dispatch(Optimistic(Put("b", "2"), "t2"))
+    store.dispatch(server("lock", "!"))
+    assert dict(store.state.data) == {"lock": "!", "b": "2"}
+    journal = store.state.optimistic
+    assert journal.revert_reason("t1") == "conflict: ValueError: a is locked"
+    assert [t.txn_id for t in journal.transactions] == ["t2"]

@@ -331,13 +331,40 @@ class _Engine:
     def _rebuild(
         self, base: Any, steps: tuple[PendingStep, ...], journal: OptimisticJournal
     ) -> Any:
-        """Visible state: ``base`` with ``steps`` re-applied, holding ``journal`` (fixed up)."""
-        visible = base
+        """Visible state: ``base`` with ``steps`` re-applied, holding ``journal`` (fixed up).
+
+        A pending action that raises on the new base is stale (the server moved under it): its
+        transaction is reverted with reason ``"conflict: ..."`` and the fold restarts without
+        it, so a confirmed change is never lost to an optimistic guess.
+        """
         inner = self.inner
-        for step in steps:
-            visible = inner(visible, step.action)
-        journal = attrs.evolve(journal, base=base if steps else None, steps=steps)
-        return self.lens.set(visible, journal)
+        while True:
+            visible = base
+            try:
+                for step in steps:
+                    visible = inner(visible, step.action)
+            except Exception as exc:  # any reducer error: the step is what failed, not the event
+                culprit = step.txn_id
+                steps = tuple(s for s in steps if s.txn_id != culprit)
+                reason = f"conflict: {type(exc).__name__}: {exc}"
+                journal = self._forget(journal, {culprit}, reason, journal.clock)
+                continue
+            journal = attrs.evolve(journal, base=base if steps else None, steps=steps)
+            return self.lens.set(visible, journal)
+
+    def _forget(
+        self, journal: OptimisticJournal, txn_ids: set[str], reason: str, at: float | None
+    ) -> OptimisticJournal:
+        """``journal`` without the pending transactions ``txn_ids``, recorded as reverted."""
+        gone = tuple(t for t in journal.transactions if t.txn_id in txn_ids)
+        records = tuple(RevertedTransaction(t.txn_id, t.actions, reason, at) for t in gone)
+        kept = (*journal.reverted, *records)
+        return attrs.evolve(
+            journal,
+            transactions=tuple(t for t in journal.transactions if t.txn_id not in txn_ids),
+            reverted=kept[-self.keep_reverted :] if self.keep_reverted else (),
+            reverts=journal.reverts + len(gone),
+        )
 
     def _remember_committed(self, journal: OptimisticJournal, txn_id: str) -> tuple[str, ...]:
         if self.keep_committed == 0 or txn_id in journal.committed:
@@ -445,19 +472,10 @@ class _Engine:
         reason: str,
         at: float | None,
     ) -> Any:
-        gone = tuple(t for t in journal.transactions if t.txn_id in txn_ids)
-        if not gone:
+        if not any(t.txn_id in txn_ids for t in journal.transactions):
             return state
-        records = tuple(RevertedTransaction(t.txn_id, t.actions, reason, at) for t in gone)
-        kept = (*journal.reverted, *records)
-        new_journal = attrs.evolve(
-            journal,
-            transactions=tuple(t for t in journal.transactions if t.txn_id not in txn_ids),
-            reverted=kept[-self.keep_reverted :] if self.keep_reverted else (),
-            reverts=journal.reverts + len(gone),
-        )
         steps = tuple(s for s in journal.steps if s.txn_id not in txn_ids)
-        return self._rebuild(journal.base, steps, new_journal)
+        return self._rebuild(journal.base, steps, self._forget(journal, txn_ids, reason, at))
 
     def _expire(self, state: Any, journal: OptimisticJournal, now: float) -> Any:
         if journal.clock != now or any(t.started_at is None for t in journal.transactions):
