@@ -451,3 +451,28 @@ def test_pending_action_that_fails_on_the_new_base_is_reverted_not_the_event() -
     journal = store.state.optimistic
     assert journal.revert_reason("t1") == "conflict: ValueError: a is locked"
     assert [t.txn_id for t in journal.transactions] == ["t2"]
+
+
+def test_expiry_timer_follows_the_earliest_deadline() -> None:
+    scheduler = TestScheduler()
+    store = create_store(
+        optimistic(reducer, ttl=10.0),
+        middleware=[expire_transactions(now=lambda: scheduler.clock, scheduler=scheduler)],
+    )
+    ticks: list[float] = []
+    store.actions.subscribe(
+        lambda a: ticks.append(a.now) if type(a) is ExpireTransactions else None
+    )
+    store.dispatch(Optimistic(Append("a", "1"), "t1"))  # deadline 10
+    scheduler.advance_to(5.0)
+    store.dispatch(Optimistic(Append("a", "2"), "t2"))  # deadline 15
+    store.dispatch(TransactionCommitted("t1"))  # the timer for 10 is no longer wanted
+    scheduler.advance_to(14.0)
+    assert ticks == [0.0, 5.0]  # only the readings taken as each transaction began
+    assert store.state.data["a"] == "12"
+    scheduler.advance_to(15.0)
+    assert ticks == [0.0, 5.0, 15.0]
+    assert store.state.data["a"] == "1"
+    assert store.state.optimistic.revert_reason("t2") == "timeout"
+    scheduler.advance_to(100.0)
+    assert ticks == [0.0, 5.0, 15.0]  # nothing pending: no timer
