@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import weakref
 from typing import Any
 
 import pytest
@@ -209,3 +211,13 @@ async def test_a_hook_stream_fed_by_a_dispatching_thread_reaches_an_asyncio_cons
         await asyncio.to_thread(thread.join, 10)
     assert seen[-1] == 3
     assert seen == sorted(seen)
+
+
+def test_a_store_used_by_detector_hooks_can_still_be_garbage_collected() -> None:
+    store = make_store()
+    subscription = use_real_time_detector(store, "d1").subscribe()
+    subscription.dispose()
+    alive = weakref.ref(store)
+    del store
+    gc.collect()
+    assert alive() is None

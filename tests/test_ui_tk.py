@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +14,7 @@ import pytest
 from ui_helpers import TrackedSubject, feed_in_thread, xvfb_display
 
 from reactive_aiops.core import create_store
-from reactive_aiops.ui.tk import TkWidgetScheduler, bind_tk
+from reactive_aiops.ui.tk import TkWidgetScheduler, _inboxes, bind_tk
 
 if TYPE_CHECKING:
     import tkinter
@@ -261,3 +263,15 @@ def test_tk_thread_waiting_for_the_store_lock_never_deadlocks_a_notifying_produc
 
     assert run_until(root, lambda: shown == [0, 1] and not producer.is_alive(), start=click)
     assert store.state == (1, 1)
+
+
+def test_a_destroyed_root_is_not_kept_alive_by_its_inbox(xvfb_display: str) -> None:
+    root = tkinter_module.Tk()
+    label = tkinter_module.Label(root)
+    bind_tk(label, TrackedSubject[int]().observable, lambda _v: None)
+    assert root in _inboxes
+    root.destroy()
+    alive = weakref.ref(root)
+    del root, label
+    gc.collect()
+    assert alive() is None

@@ -18,7 +18,6 @@ stream of that store, so a change to one detector costs nothing for the others' 
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -100,17 +99,20 @@ def use_websocket_health(store: Store[AppState]) -> Observable[ConnectionHealth]
     return store.select(_select_connection_health)
 
 
-_keyed: weakref.WeakKeyDictionary[Store[Any], KeyedSelector[AppState, str, Detector]] = (
-    weakref.WeakKeyDictionary()
-)
+# The per-store KeyedSelector lives on the store itself: it references the store (through
+# store.states), so a module-level weak map to it would keep every store alive forever.
+_KEYED_ATTRIBUTE = "_reactive_aiops_ui_detectors"
 _keyed_lock = threading.Lock()
 
 
 def _detectors_of(store: Store[AppState]) -> KeyedSelector[AppState, str, Detector]:
     with _keyed_lock:
-        keyed = _keyed.get(store)
+        keyed: KeyedSelector[AppState, str, Detector] | None = getattr(
+            store, _KEYED_ATTRIBUTE, None
+        )
         if keyed is None:
-            keyed = _keyed[store] = keyed_detectors(store.states)
+            keyed = keyed_detectors(store.states)
+            setattr(store, _KEYED_ATTRIBUTE, keyed)
         return keyed
 
 

@@ -49,7 +49,9 @@ class _Inbox:
 
     def __init__(self, root: tkinter.Misc, interval_ms: int) -> None:
         self.tk_thread = threading.get_ident()
-        self._root = root
+        # Weak: _inboxes is keyed weakly by the root, and a strong reference from the value
+        # would keep every root (and its interpreter) alive forever.
+        self._root = weakref.ref(root)
         self._interval_ms = interval_ms
         self._items: deque[Callable[[], None]] = deque()  # append/popleft are thread-safe
         self._lock = threading.Lock()
@@ -77,8 +79,11 @@ class _Inbox:
     def _arm(self) -> None:
         import tkinter
 
+        root = self._root()
         try:
-            self._root.after(self._interval_ms, self._tick)
+            if root is None:
+                raise tkinter.TclError("the Tk root was garbage-collected")
+            root.after(self._interval_ms, self._tick)
         except tkinter.TclError:  # the application is gone
             with self._lock:
                 self._armed = False
