@@ -24,7 +24,8 @@ Settlement rules (each is exactly "as if" under the definition above):
 * A (decoded) server event whose :func:`~reactive_aiops.core.events.command_id_of` names a
   pending transaction *is* that transaction's confirmation: the event is applied to the
   confirmed state and the transaction settles as committed. The change enters the confirmed
-  state once: whichever of commit and echo comes second is absorbed (``echoes_absorbed``).
+  state once: a commit after the echo is a no-op; an echo after the commit is dropped
+  (counted in ``echoes_absorbed``).
   ``ServerEvent``/``UnknownEvent``/``MalformedEvent`` never confirm: they were not understood.
 * ``RevertPending(reason)`` reverts everything (the policy for a lost connection, if chosen).
 * ``ExpireTransactions(now)`` advances the journal's clock and reverts every transaction older
