@@ -77,12 +77,15 @@ class RawClient:
                    ) -> dict[str, Any]:
         """Send a command and return its reply; pushes seen meanwhile go to ``pushes``."""
         cmd_id = await self.send(method, body)
-        while True:
+        reply: dict[str, Any] | None = None
+        while reply is None:
+            # Read the whole frame: pushes batched after the reply must not be dropped.
             for msg in await self.recv_messages(within):
                 if msg.get("id") == cmd_id:
-                    return msg
-                if "push" in msg:
+                    reply = msg
+                elif "push" in msg:
                     self.pushes.append(msg["push"])
+        return reply
 
     async def next_push(self, within: float = 5.0) -> dict[str, Any]:
         while not self.pushes:

@@ -266,3 +266,37 @@ def test_config_refuses_a_short_secret() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         config(token_secret="short")
     assert len(SECRET) >= 32
+
+
+@pytest.mark.asyncio
+async def test_recovery_races_live_publications_without_loss_or_duplicates() -> None:
+    live = 200
+    async with serve_embedded(config(history_size=10_000)) as server:
+        for i in range(20):
+            server.publish("anomalies", anomaly_event(f"a{i}"))
+        epoch = server.core.broker.position("anomalies")[1]
+
+        async def publisher() -> None:
+            for n in range(live):
+                server.publish("anomalies", anomaly_event(f"live{n}"))
+                await asyncio.sleep(0)  # let subscribes interleave with publications
+
+        async def subscriber(start: int) -> list[int]:
+            client = await RawClient.open(server.url)
+            await client.connect(token())
+            reply = await client.call("subscribe", {"channel": "anomalies", "recover": True,
+                                                    "offset": start, "epoch": epoch})
+            result = reply["subscribe"]
+            assert result["recovered"]
+            offsets = [p["offset"] for p in result.get("publications", [])]
+            offsets += [p["pub"]["offset"] for p in client.pushes]
+            client.pushes.clear()
+            while not offsets or offsets[-1] < 20 + live:
+                offsets.append((await client.next_push())["pub"]["offset"])
+            await client.close()
+            return offsets
+
+        starts = (0, 5, 19, 20)
+        results = await asyncio.gather(publisher(), *(subscriber(s) for s in starts))
+        for start, offsets in zip(starts, results[1:], strict=True):
+            assert offsets == list(range(start + 1, 20 + live + 1))

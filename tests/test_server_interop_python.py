@@ -70,3 +70,26 @@ async def test_sdk_connects_subscribes_recovers_and_calls_rpc() -> None:
         assert result.data["entity"]["status"] == "paused"
         assert result.data["entity"]["version"] == 2  # one server-side change
         await client.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_sdk_answers_pings_and_refreshes_its_token() -> None:
+    async with serve_embedded(config(ping_interval=1, pong_timeout=5)) as server:
+        fetched: list[int] = []
+
+        async def get_token() -> str:
+            fetched.append(1)
+            return token(ttl=1.5 if len(fetched) == 1 else 3600)
+
+        client = Client(server.url, get_token=get_token, proxy=None)
+        await client.connect()
+        await client.ready(timeout=5)
+        (conn,) = server.connections
+        for _ in range(200):  # up to 10 s; the server's counters have no event to await
+            if conn.pongs_received and conn.refreshes:
+                break
+            await asyncio.sleep(0.05)
+        assert conn.pongs_received >= 1
+        assert conn.refreshes >= 1
+        assert not conn.closed
+        await client.disconnect()

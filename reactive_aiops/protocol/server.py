@@ -218,8 +218,11 @@ class ServerConnection:
         self._pong_deadline: float | None = None
         self._connect_failed = False
         #: Called when output becomes pending or a close is requested, so an edge can wake its
-        #: writer or drain ``data_to_send()`` right away; it must not call anything else.
+        #: writer; it must not call back into the connection.
         self.on_output: Callable[[], None] | None = None
+        #: Counters for observability and tests.
+        self.pongs_received = 0
+        self.refreshes = 0
 
     # -- outputs ------------------------------------------------------------------------------
 
@@ -402,6 +405,7 @@ class ServerConnection:
                 self.close(DisconnectCode.BAD_REQUEST, "bad request: unexpected pong")
             else:
                 self._pong_deadline = None
+                self.pongs_received += 1
             return
         request = message.request
         if self.state is State.AWAIT_CONNECT:
@@ -491,6 +495,7 @@ class ServerConnection:
             self.close(DisconnectCode.INVALID_TOKEN, "invalid token")
             return
         self.principal = verified
+        self.refreshes += 1
         # Permissions may have narrowed: drop channels the new token no longer allows.
         for channel in [c for c in self.positions if not verified.allows_channel(c)]:
             self.hub.unsubscribe(channel, self)

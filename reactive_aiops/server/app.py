@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import attrs
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -41,8 +41,6 @@ logger = logging.getLogger("reactive_aiops.server")
 
 #: How often the simulated source runs its due samples.
 SIMULATION_TICK = 0.01
-#: Write directly only while the socket's write buffer is below this (bytes).
-DIRECT_WRITE_LIMIT = 64 * 1024
 
 
 @attrs.define
@@ -143,6 +141,11 @@ class EventServer:
         """Open client connections."""
         return len(self._live)
 
+    @property
+    def connections(self) -> tuple[ProtocolConnection, ...]:
+        """The protocol state of every open connection (read-only use: counters, positions)."""
+        return tuple(self._live)
+
     def publish(self, channel: str, event: object) -> Publication:
         """Validate and publish an event envelope (see ``ServerCore.publish``)."""
         return self.core.publish(channel, event)
@@ -232,28 +235,18 @@ class EventServer:
         conn = ProtocolConnection(self.core, self.core.limits, client_id, self.clock())
         wake = asyncio.Event()
         closers: list[asyncio.Task[None]] = []
-        idle = [False]  # the writer is parked waiting for ``wake``
 
         def on_output() -> None:
             if conn.close_code == DisconnectCode.SLOW and not closers:
                 # The writer may be stuck on a socket that is not drained: close from here.
                 self.stats.slow_disconnects += 1
                 closers.append(asyncio.create_task(ws.close(DisconnectCode.SLOW, "slow")))
-            if (idle[0] and not conn.closed
-                    and ws.transport.get_write_buffer_size() < DIRECT_WRITE_LIMIT):
-                # Fast path: the writer is idle and the socket keeps up, so write now (as
-                # websockets.broadcast does) instead of waking a task per message. Otherwise
-                # the writer drains the bounded queue with backpressure.
-                for frame in conn.data_to_send():
-                    with contextlib.suppress(Exception):  # a dead socket: the reader sees it
-                        broadcast((ws,), frame, raise_exceptions=True)
-                return
             wake.set()
 
         conn.on_output = on_output
         self._live[conn] = ws
         self.stats.connections += 1
-        writer = asyncio.create_task(self._write(conn, ws, wake, idle))
+        writer = asyncio.create_task(self._write(conn, ws, wake))
         try:
             async for message in ws:
                 try:
@@ -279,19 +272,15 @@ class EventServer:
             self._tasks.discard(task)
 
     async def _write(self, conn: ProtocolConnection, ws: ServerConnection,
-                     wake: asyncio.Event, idle: list[bool]) -> None:
+                     wake: asyncio.Event) -> None:
         try:
             while True:
                 if not conn.pending and not conn.closed:
                     deadline = conn.next_deadline()
                     timeout = None if deadline is None else max(0.0, deadline - self.clock())
-                    idle[0] = True
-                    try:
-                        with contextlib.suppress(TimeoutError):
-                            async with asyncio.timeout(timeout):
-                                await wake.wait()
-                    finally:
-                        idle[0] = False
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(timeout):
+                            await wake.wait()
                 wake.clear()
                 conn.tick(self.clock())
                 for frame in conn.data_to_send():
