@@ -177,7 +177,8 @@ class MemoryLog:
             raise ValueError("max_records and max_age must be positive")
         self.max_records = max_records
         self.max_age = max_age
-        self._entries: deque[tuple[LogRecord, Any]] = deque()
+        # (seq, ts, action, state before): plain tuples, LogRecords are built only when read
+        self._entries: deque[tuple[int, float, object, Any]] = deque()
         self._seq = 0
         #: records dropped so far by the bounds
         self.trimmed = 0
@@ -188,23 +189,25 @@ class MemoryLog:
     def append(self, prepared: Any, ts: float, state_before: Any) -> None:
         self._seq += 1
         entries = self._entries
-        entries.append((LogRecord(self._seq, ts, prepared), state_before))
-        horizon = None if self.max_age is None else ts - self.max_age
-        while len(entries) > self.max_records or (
-            horizon is not None and entries[0][0].ts < horizon
-        ):
+        entries.append((self._seq, ts, prepared, state_before))
+        if len(entries) > self.max_records:
             entries.popleft()
             self.trimmed += 1
+        if self.max_age is not None:
+            horizon = ts - self.max_age
+            while entries[0][1] < horizon:
+                entries.popleft()
+                self.trimmed += 1
 
     @property
     def records(self) -> tuple[LogRecord, ...]:
         """The kept records, oldest first."""
-        return tuple(record for record, _ in self._entries)
+        return tuple(LogRecord(seq, ts, act) for seq, ts, act, _ in self._entries)
 
     @property
     def initial_state(self) -> Any:
         """The state before the oldest kept record (``None`` when the log is empty)."""
-        return self._entries[0][1] if self._entries else None
+        return self._entries[0][3] if self._entries else None
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -229,10 +229,11 @@ class FieldLens:
 
     def get(self, state: Any) -> OptimisticJournal:
         """Return the journal, or :data:`EMPTY_JOURNAL` if the state does not hold one yet."""
+        found = getattr(state, self.field, _MISSING)
+        if type(found) is OptimisticJournal:
+            return found
         if isinstance(state, dict):
             found = state.get(self.field, EMPTY_JOURNAL)
-        else:
-            found = getattr(state, self.field, _MISSING)
         if not isinstance(found, OptimisticJournal):
             held = "no such field" if found is _MISSING else f"a {type(found).__name__}"
             raise TypeError(
@@ -304,10 +305,13 @@ class _Engine:
 
     def reduce(self, state: Any, act: object) -> Any:
         if state is None:
-            if not isinstance(act, _JOURNAL_ACTIONS):
+            if type(act) not in _JOURNAL_TYPES:
                 return self.inner(None, act)
             state = self.inner(None, _Probe())
         journal = self.lens.get(state)
+        kind = type(act)
+        if kind not in _JOURNAL_TYPES:  # the hot path: a server event or any other action
+            return self._server(state, journal, act)
         if isinstance(act, Optimistic):
             return self._begin(state, journal, act)
         if isinstance(act, TransactionCommitted):
@@ -317,9 +321,8 @@ class _Engine:
         if isinstance(act, RevertPending):
             ids = {t.txn_id for t in journal.transactions}
             return self._revert(state, journal, ids, act.reason, journal.clock)
-        if isinstance(act, ExpireTransactions):
-            return self._expire(state, journal, act.now)
-        return self._server(state, journal, act)
+        assert isinstance(act, ExpireTransactions)
+        return self._expire(state, journal, act.now)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -496,12 +499,9 @@ class _Engine:
 
 _UNDECODED = (ServerEvent, UnknownEvent, MalformedEvent)
 
-_JOURNAL_ACTIONS = (
-    Optimistic,
-    TransactionCommitted,
-    TransactionReverted,
-    RevertPending,
-    ExpireTransactions,
+#: Exact classes the journal handles (subclasses would be treated as ordinary actions).
+_JOURNAL_TYPES = frozenset(
+    (Optimistic, TransactionCommitted, TransactionReverted, RevertPending, ExpireTransactions)
 )
 
 
@@ -555,7 +555,7 @@ def expire_transactions(
             def dispatch(act: object) -> Any:
                 if type(act) is not ExpireTransactions:
                     journal = the_lens.get(api.state)
-                    deadline = journal.next_deadline
+                    deadline = journal.next_deadline if journal.transactions else None
                     if deadline is not None or _begins(act):
                         t = now()
                         if (deadline is not None and deadline <= t) or (
