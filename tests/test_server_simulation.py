@@ -124,3 +124,11 @@ def test_pacer() -> None:
     assert pacer.due(100.01) == 1
     with pytest.raises(ValueError, match="rate"):
         Pacer(0, now=0.0)
+
+
+def test_storm_profile_publishes_on_most_samples() -> None:
+    sim, rec = build(attrs.evolve(SimulationConfig.storm(1000.0, seed=5), detectors=4))
+    sim.run(4 * 30)  # warm-up
+    rec.events.clear()
+    sim.run(4000)
+    assert len([c for c, _ in rec.events if c == "anomalies"]) > 0.5 * 4000

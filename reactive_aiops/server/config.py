@@ -31,6 +31,13 @@ class SimulationConfig:
     #: how often the health channel is refreshed (wall seconds)
     health_interval: float = 1.0
 
+    @classmethod
+    def storm(cls, samples_per_second: float, *, seed: int = 0) -> SimulationConfig:
+        """A load profile: incidents almost all the time, so about 0.85 publications per sample
+        (at the defaults it is about 0.09). Use it to drive a dashboard at a given event rate."""
+        return cls(seed=seed, samples_per_second=samples_per_second, incident_probability=0.1,
+                   incident_min_samples=40, incident_max_samples=120)
+
 
 @attrs.frozen
 class ServerConfig:
