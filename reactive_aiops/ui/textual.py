@@ -29,7 +29,7 @@ from reactive_aiops.ui._binding import Binding
 from reactive_aiops.ui.coalesce import coalesce_frames
 
 if TYPE_CHECKING:
-    from textual.dom import DOMNode
+    from textual.widget import Widget
 
 __all__ = ["BINDING_WORKER_GROUP", "bind_textual"]
 
@@ -48,7 +48,7 @@ def _nothing() -> None:
 
 
 def bind_textual(
-    widget: DOMNode,
+    widget: Widget,
     observable: Observable[_T],
     on_next: Callable[[_T], object],
     *,
@@ -58,8 +58,7 @@ def bind_textual(
 ) -> Binding:
     """Subscribe now; call ``on_next`` on the app's thread; dispose when ``widget`` unmounts.
 
-    ``widget`` is any DOM node (a widget, a screen, the app itself). Call on the app's thread
-    while the app runs, typically from the widget's ``on_mount``.
+    Call on the app's thread while the app runs, typically from the widget's ``on_mount``.
     Values may then come from any thread. ``fps`` additionally passes the values, once on the
     app's thread, through :func:`~reactive_aiops.ui.coalesce.coalesce_frames` timed on the app's
     loop: useful when the store is fed on the app's own loop, where values are otherwise
@@ -126,7 +125,7 @@ def bind_textual(
 class _Relay(Generic[_T]):
     """Moves one stream's notifications onto the app's thread, newest value only."""
 
-    def __init__(self, widget: DOMNode, binding: Binding, sink: abc.ObserverBase[_T]) -> None:
+    def __init__(self, widget: Widget, binding: Binding, sink: abc.ObserverBase[_T]) -> None:
         self.app_thread = threading.get_ident()
         self._widget = widget
         self._binding = binding
