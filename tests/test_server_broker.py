@@ -140,3 +140,17 @@ def test_unsubscribe_stops_delivery_and_a_subscriber_may_leave_during_delivery()
 def test_bad_configuration_is_refused() -> None:
     with pytest.raises(ValueError, match="stream_ttl"):
         Broker(stream_ttl=0)
+
+
+def test_empty_streams_are_forgotten_with_their_last_subscriber() -> None:
+    broker, _ = make()
+    sink = Sink()
+    broker.subscribe("detectors:made-up", sink)
+    assert broker.peek("detectors:made-up") == (0, "ep1", ())
+    broker.unsubscribe("detectors:made-up", sink)
+    assert broker.peek("detectors:made-up") is None
+    assert broker.channel_count == 0
+    broker.subscribe("c", sink)
+    broker.publish("c", {})
+    broker.unsubscribe("c", sink)
+    assert broker.peek("c") is not None  # a stream with publications keeps its position

@@ -373,3 +373,13 @@ def test_closing_releases_every_subscription() -> None:
     h.conn.connection_lost()
     assert h.core.broker.subscriber_count("health") == 0
     assert h.conn.closed
+
+
+def test_reading_or_leaving_made_up_channels_leaves_no_streams_behind() -> None:
+    h = Harness()
+    h.connect()
+    (hist,) = h.cmd("history", {"channel": "detectors:ghost", "limit": -1})
+    assert hist == {"id": 2, "history": {}}
+    h.cmd("subscribe", {"channel": "detectors:ghost2"})
+    h.cmd("unsubscribe", {"channel": "detectors:ghost2"})
+    assert h.core.broker.channel_count == 0

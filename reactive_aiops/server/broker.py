@@ -173,10 +173,28 @@ class Broker:
         return SubscribeResult(stream.epoch, offset, True, True, tuple(missed))
 
     def unsubscribe(self, channel: str, subscriber: Subscriber) -> None:
-        """Stop delivering ``channel`` to ``subscriber`` (no-op if it was not subscribed)."""
+        """Stop delivering ``channel`` to ``subscriber`` (no-op if it was not subscribed).
+
+        A stream that never had a publication is forgotten with its last subscriber, so clients
+        subscribing to made-up channel names cannot grow the broker without bound.
+        """
         stream = self._streams.get(channel)
         if stream is not None:
             stream.subscribers.pop(id(subscriber), None)
+            if not stream.subscribers and stream.top == 0:
+                del self._streams[channel]
+
+    def peek(self, channel: str) -> tuple[int, str, tuple[Publication, ...]] | None:
+        """``(top, epoch, history)`` of an existing stream, or None; never creates one."""
+        if channel not in self._streams:
+            return None
+        stream = self._stream(channel, self._clock())
+        return stream.top, stream.epoch, tuple(stream.history)
+
+    @property
+    def channel_count(self) -> int:
+        """How many streams the broker holds."""
+        return len(self._streams)
 
     def subscriber_count(self, channel: str) -> int:
         """How many subscribers ``channel`` has right now."""

@@ -143,8 +143,11 @@ class ServerCore:
 
     def history(self, channel: str) -> tuple[str, int, Sequence[Publication]]:
         """``(epoch, top, retained publications)`` of ``channel``."""
-        top, epoch = self.broker.position(channel)
-        return epoch, top, self.broker.history(channel)
+        found = self.broker.peek(channel)
+        if found is None:
+            return "", 0, ()  # no stream yet: reading must not create one
+        top, epoch, retained = found
+        return epoch, top, retained
 
     def rpc(self, method: str, data: Any, principal: Principal) -> RPCResult | Error:
         """Run a command; a rejection becomes an error reply with the command's code."""
