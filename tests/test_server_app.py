@@ -300,3 +300,24 @@ async def test_recovery_races_live_publications_without_loss_or_duplicates() -> 
         results = await asyncio.gather(publisher(), *(subscriber(s) for s in starts))
         for start, offsets in zip(starts, results[1:], strict=True):
             assert offsets == list(range(start + 1, 20 + live + 1))
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("no_error_logs")
+@pytest.mark.parametrize("garbage", [
+    b"GARBAGE\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(40),  # a TLS ClientHello
+    b"GET /connection/websocket HTTP/1.1\r\nHost: x\r\n\r\n",  # not an Upgrade
+    b"GET /elsewhere HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
+    b"POST /api/publish HTTP/1.1\r\nContent-Length: 999999999\r\n\r\n",
+])
+async def test_non_websocket_garbage_on_the_port_is_refused_quietly(garbage: bytes) -> None:
+    # open_timeout bounds a request that never completes (the TLS hello has no line end)
+    async with serve_embedded(config(open_timeout=0.5)) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(garbage)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 15)
+        writer.close()
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 4")
+        assert server.stats.internal_errors == 0
