@@ -93,3 +93,24 @@ async def test_sdk_answers_pings_and_refreshes_its_token() -> None:
         assert conn.refreshes >= 1
         assert not conn.closed
         await client.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_sdk_is_told_unrecovered_after_a_restart_that_lost_history() -> None:
+    async with serve_embedded(config()) as server:
+        client = Client(server.url, token=token(), proxy=None, max_reconnect_delay=0.5)
+        rec = Recorder()
+        sub = client.new_subscription("anomalies", events=rec)
+        await client.connect()
+        await sub.subscribe()
+        server.publish("anomalies", anomaly_event("an-1"))
+        await rec.wait_for(lambda: len(rec.pubs) == 1)
+        await server.restart(keep_history=False)
+        await rec.wait_for(lambda: len(rec.subscribed) == 2)
+        again = rec.subscribed[1]
+        assert again.was_recovering
+        assert not again.recovered  # new epoch: the app must reload its state
+        server.publish("anomalies", anomaly_event("an-2"))
+        await rec.wait_for(lambda: len(rec.pubs) == 2)
+        assert rec.pubs[1][0] == 1  # offsets start again in the new epoch
+        await client.disconnect()
