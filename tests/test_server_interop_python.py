@@ -103,6 +103,7 @@ async def test_sdk_is_told_unrecovered_after_a_restart_that_lost_history() -> No
         sub = client.new_subscription("anomalies", events=rec)
         await client.connect()
         await sub.subscribe()
+        await rec.wait_for(lambda: len(rec.subscribed) == 1)
         server.publish("anomalies", anomaly_event("an-1"))
         await rec.wait_for(lambda: len(rec.pubs) == 1)
         await server.restart(keep_history=False)
