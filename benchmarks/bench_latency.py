@@ -1,0 +1,297 @@
+"""B-latency (the headline): event-to-render latency through the whole client pipeline.
+
+The server (its own process, see ``_latency_server``) stamps every event envelope with ``ts``
+when its publish API sends it. Two receivers are measured in this same run, against the same
+server and the same offered rates:
+
+* **bare websockets loop** -- the floor: ``websockets`` receive, split frames, ``json.loads``,
+  read ``ts``. Nothing else.
+* **full pipeline** -- the live client store (``WebSocketManager`` -> bridge -> middleware ->
+  store) with a selector stream (the anomaly list the dashboard shows) consumed on the asyncio
+  loop by the asyncio UI adapter (``aiter_stream``). An event's latency is the time from its
+  ``ts`` until a selected value that includes it reaches the consumer. With coalescing the
+  selector stream goes through ``coalesce_frames(60)`` first, so one render covers every event
+  of its frame (each still gets its own latency sample).
+
+Rows: per-event latency in microseconds (median = p50; the note carries p95/p99/max and the
+received rate) at 100, 1,000 and 10,000 events/s offered, then the sustained-rate search with
+coalescing on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import attrs
+from reactivex.scheduler.eventloop import AsyncIOScheduler
+from websockets.asyncio.client import connect
+
+from benchmarks._harness import Row
+from benchmarks._latency_server import SECRET, ServerProcess
+from reactive_aiops.aiops.selectors import select_anomalies_by_severity
+from reactive_aiops.server.auth import mint_token
+from reactive_aiops.ui.aio import aiter_stream
+from reactive_aiops.ui.dashboard.bind import select_per_frame
+from reactive_aiops.ui.dashboard.headless import LatencyProbe
+from reactive_aiops.ui.dashboard.session import open_session
+
+__all__ = ["run"]
+
+
+@attrs.define
+class Run:
+    """What one receiver saw during one burst."""
+
+    latencies: list[float] = attrs.field(factory=list)  # seconds
+    received: int = 0
+    renders: int = 0
+    frames: int = 0
+    first_at: float | None = None
+    last_at: float | None = None
+    #: events the burst sent, once known; ``caught_up`` is set when that many were received
+    target: int | None = None
+    caught_up: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+    def progressed(self) -> None:
+        """Call after updating ``received``: wakes ``measure`` once the burst is all in."""
+        if self.target is not None and self.received >= self.target:
+            self.caught_up.set()
+
+    def received_rate(self) -> float:
+        if self.first_at is None or self.last_at is None or self.last_at <= self.first_at:
+            return float("nan")
+        return self.received / (self.last_at - self.first_at)
+
+
+def _pct(ordered: list[float], p: float) -> float:
+    if not ordered:
+        return float("nan")
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def summarize(latencies: list[float]) -> dict[str, float]:
+    """p50/p95/p99/max in microseconds."""
+    ordered = sorted(x * 1e6 for x in latencies)
+    return {
+        "p50": _pct(ordered, 50),
+        "p95": _pct(ordered, 95),
+        "p99": _pct(ordered, 99),
+        "max": ordered[-1] if ordered else float("nan"),
+    }
+
+
+def _token() -> str:
+    return mint_token(SECRET, "bench", exp=time.time() + 3600, roles=("operator",))
+
+
+# -- bare loop ---------------------------------------------------------------------------------
+
+
+async def bare_receiver(url: str, ready: asyncio.Event, run: Run, stop: asyncio.Event) -> None:
+    """Connect, subscribe to ``anomalies`` by hand, then only decode and read ``ts``."""
+    async with connect(url, max_size=None, compression=None) as ws:
+        await ws.send(json.dumps({"id": 1, "connect": {"token": _token(), "name": "bare"}}))
+        await ws.send(json.dumps({"id": 2, "subscribe": {"channel": "anomalies"}}))
+        subscribed = False
+        while not stop.is_set():
+            try:
+                async with asyncio.timeout(0.05):
+                    frame = await ws.recv()
+            except TimeoutError:
+                continue
+            now = time.time()
+            assert isinstance(frame, str)
+            run.frames += 1
+            for line in frame.split("\n"):
+                if not line:
+                    continue
+                message = json.loads(line)
+                if not message:
+                    await ws.send("{}")  # pong
+                    continue
+                if not subscribed and message.get("id") == 2:
+                    subscribed = True
+                    ready.set()
+                push = message.get("push")
+                if push is None or "pub" not in push:
+                    continue
+                ts = push["pub"]["data"]["ts"]
+                run.latencies.append(now - ts)
+                run.received += 1
+                run.renders += 1
+                if run.first_at is None:
+                    run.first_at = now
+                run.last_at = now
+            run.progressed()
+
+
+Receiver = Callable[[str, asyncio.Event, Run, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+async def measure(
+    server: ServerProcess, receiver: Receiver, rate: float, seconds: float
+) -> tuple[Run, int]:
+    """Run ``receiver`` through one burst at ``rate``; return what it saw and what was sent."""
+    run = Run()
+    ready = asyncio.Event()
+    stop = asyncio.Event()
+    task = asyncio.create_task(receiver(server.url, ready, run, stop))
+    try:
+        async with asyncio.timeout(10):
+            await ready.wait()
+        gc.collect()
+        server.burst(rate, seconds)
+        async with asyncio.timeout(seconds + 30):
+            published, _slow = await server.wait_done()
+        # Drain: wait until everything sent has been seen (or a grace period passed).
+        run.target = published
+        run.progressed()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await run.caught_up.wait()
+        return run, published
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 5)
+
+
+# -- full pipeline -----------------------------------------------------------------------------
+
+
+def pipeline_receiver(fps: float | None) -> Receiver:
+    """The live client store consumed by ``aiter_stream`` on this loop; ``fps`` coalesces."""
+
+    async def receive(url: str, ready: asyncio.Event, run: Run, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        async with open_session(url, token=_token(), channels=("anomalies",)) as session:
+            store = session.store
+            probe = LatencyProbe()
+            listening = store.actions.subscribe(probe.on_action)
+            stream = select_per_frame(
+                store, select_anomalies_by_severity, fps=fps, scheduler=AsyncIOScheduler(loop)
+            )
+            try:
+                async with aiter_stream(stream) as frames:
+                    ready.set()
+                    while not stop.is_set():
+                        try:
+                            async with asyncio.timeout(0.05):
+                                await anext(frames)
+                        except TimeoutError:
+                            continue
+                        now = time.time()
+                        probe.on_render()
+                        if probe.events > run.received:
+                            if run.first_at is None:
+                                run.first_at = now
+                            run.last_at = now
+                        run.received = probe.events
+                        run.renders = probe.renders
+                        run.progressed()
+            finally:
+                listening.dispose()
+                run.latencies = probe.samples
+
+    return receive
+
+
+VARIANTS: tuple[tuple[str, Receiver], ...] = (
+    ("bare websockets loop", bare_receiver),
+    ("full pipeline", pipeline_receiver(None)),
+    ("full pipeline, coalesce 60 fps", pipeline_receiver(60.0)),
+)
+
+
+def _latency_row(group: str, variant: str, run: Run, sent: int, rate: float) -> Row:
+    figures = summarize(run.latencies)
+    note = (
+        f"p95 {figures['p95']:,.0f} p99 {figures['p99']:,.0f} max {figures['max']:,.0f} us; "
+        f"{run.received}/{sent} events, {run.renders} renders, "
+        f"{run.received_rate():,.0f} ev/s received"
+    )
+    samples = tuple(x * 1e6 for x in run.latencies) or (float("nan"),)
+    return Row(group, variant, "us", samples, note)
+
+
+async def _run_async(quick: bool) -> list[Row]:
+    seconds = {100: 1.5, 1_000: 1.0, 10_000: 1.0} if quick else {100: 5.0, 1_000: 3.0, 10_000: 3.0}
+    rows: list[Row] = []
+    results: dict[tuple[str, float], Run] = {}
+    server = ServerProcess()
+    try:
+        for rate, duration in seconds.items():
+            group = f"event-to-render @ {rate:,} ev/s"
+            for variant, receiver in VARIANTS:
+                run, sent = await measure(server, receiver, rate, duration)
+                results[(variant, rate)] = run
+                rows.append(_latency_row(group, variant, run, sent, rate))
+        rows.extend(await _sustained(server, quick))
+    finally:
+        server.close()
+    return rows
+
+
+async def _sustained(server: ServerProcess, quick: bool) -> list[Row]:
+    """The highest offered rate the coalescing pipeline keeps up with, next to the bare loop.
+
+    Kept up: every event arrived, the receive rate is within 5 % of the offered one, and the
+    UI got a frame in at least 90 % of the frame slots (it kept updating while flooded).
+    """
+    duration = 1.5 if quick else 4.0
+    rates = (
+        (15_000, 50_000) if quick else (10_000, 15_000, 20_000, 30_000, 50_000, 75_000)
+    )
+    rows: list[Row] = []
+    best: dict[str, float] = {}
+    for rate in rates:
+        for variant, receiver in (VARIANTS[0], VARIANTS[2]):
+            run, sent = await measure(server, receiver, rate, duration)
+            received_rate = run.received_rate()
+            frames_ok = variant == VARIANTS[0][0] or run.renders >= 0.9 * 60 * duration
+            kept_up = run.received >= sent and received_rate >= 0.95 * rate and frames_ok
+            if kept_up:
+                best[variant] = max(best.get(variant, 0.0), rate)
+            figures = summarize(run.latencies)
+            rows.append(
+                Row(
+                    f"flood @ {rate:,} ev/s offered",
+                    variant,
+                    "us",
+                    tuple(x * 1e6 for x in run.latencies) or (float("nan"),),
+                    f"p99 {figures['p99']:,.0f} us; {run.received}/{sent} events at "
+                    f"{received_rate:,.0f} ev/s, {run.renders} renders in {duration:g} s; "
+                    + ("kept up" if kept_up else "fell behind"),
+                )
+            )
+    for variant in (VARIANTS[0][0], VARIANTS[2][0]):
+        top = best.get(variant, 0.0)
+        rows.append(
+            Row(
+                "highest sustained rate",
+                variant,
+                "ev/s",
+                (top,),
+                f"of offered {', '.join(f'{r:,}' for r in rates)}",
+                higher_is_better=True,
+            )
+        )
+    return rows
+
+
+def run(quick: bool) -> list[Row]:
+    """Measure every variant against one server process (see the module docstring)."""
+    return asyncio.run(_run_async(quick))
+
+
+if __name__ == "__main__":
+    from benchmarks._harness import render
+
+    print(render(run(quick=True)))
