@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,17 @@ def test_stdout_not_a_terminal_means_headless() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("headless dashboard run: 1.0 s")
     assert "reconnects        0" in done.stdout
+
+
+def test_screenshot_runs_the_ui_without_a_terminal_and_saves_an_svg(tmp_path: Path) -> None:
+    target = tmp_path / "shot.svg"
+    args = _parse("--duration", "1", "--rate", "100", "--screenshot", str(target))
+    assert cli.run(args) == 0
+    svg = target.read_text(encoding="utf-8")
+    assert svg.startswith("<svg")
+    assert "CONNECTED" in svg
+
+
+def test_screenshot_needs_a_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.run(_parse("--screenshot", "x.svg")) == 2
+    assert "--duration" in capsys.readouterr().err

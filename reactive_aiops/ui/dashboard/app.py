@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -116,7 +117,8 @@ class DashboardApp(App[int]):
     runs the reconnect countdown (use the clock the connection slice is stamped with); ``fps``
     caps renders per panel per second; ``quit_after`` (seconds) exits the app on its own.
     ``on_render(panel, value)`` is called after each panel rendered a value (instrumentation:
-    panel is ``connection``, ``detectors``, ``anomalies`` or ``health``).
+    panel is ``connection``, ``detectors``, ``anomalies`` or ``health``). ``screenshot`` is an
+    SVG path written just before a ``quit_after`` exit.
     """
 
     TITLE = "reactive-aiops"
@@ -138,6 +140,7 @@ class DashboardApp(App[int]):
         title: str | None = None,
         quit_after: float | None = None,
         on_render: Callable[[str, Any], None] | None = None,
+        screenshot: str | None = None,
     ) -> None:
         super().__init__()
         self.store = store
@@ -146,6 +149,7 @@ class DashboardApp(App[int]):
         self.fps = fps
         self.quit_after = quit_after
         self._on_render = on_render
+        self._screenshot = screenshot
         if title is not None:
             self.sub_title = title
         #: Every toast raised, oldest first.
@@ -180,7 +184,13 @@ class DashboardApp(App[int]):
         bind_selector(self, self.store, _reverted, self._on_reverts, fps=None)
         table.focus()
         if self.quit_after is not None:
-            self.set_timer(self.quit_after, self.exit)
+            self.set_timer(self.quit_after, self._time_up)
+
+    def _time_up(self) -> None:
+        if self._screenshot is not None:
+            path = Path(self._screenshot)
+            self.save_screenshot(path.name, str(path.parent))
+        self.exit(0)
 
     def _bind(
         self,

@@ -57,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fps", type=_positive, default=30.0, help="maximum renders per panel per second"
     )
+    parser.add_argument(
+        "--screenshot",
+        default=None,
+        metavar="SVG",
+        help="run the UI without a terminal for --duration seconds, then save an SVG screenshot",
+    )
 
 
 def _positive(text: str) -> float:
@@ -85,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
     if args.url is not None and not token:
         print(f"--url needs --token or ${TOKEN_ENV}", file=sys.stderr)
         return 2
+    if args.screenshot is not None:
+        if args.duration is None:
+            print("--screenshot needs --duration", file=sys.stderr)
+            return 2
+        return _main_screenshot(args, token)
     headless = args.headless or not _interactive(sys.stdout)
     return _main(
         url=args.url,
@@ -156,6 +167,17 @@ async def _headless(
     return 0
 
 
+def _main_screenshot(args: argparse.Namespace, token: str | None) -> int:
+    try:
+        return asyncio.run(
+            _tui(args.url, token, args.duration, args.rate, args.seed, args.user, args.fps,
+                 screenshot=args.screenshot)
+        )
+    except (ConnectionError, TimeoutError) as exc:
+        print(f"could not connect: {exc or type(exc).__name__}", file=sys.stderr)
+        return 1
+
+
 async def _tui(
     url: str | None,
     token: str | None,
@@ -164,12 +186,23 @@ async def _tui(
     seed: int,
     user: str,
     fps: float,
+    *,
+    screenshot: str | None = None,
 ) -> int:
     from reactive_aiops.ui.dashboard.app import DashboardApp
 
     async with open_session(url, token=token, rate=rate, seed=seed, user=user) as session:
         app = DashboardApp(
-            session.store, user=user, fps=fps, title=session.url, quit_after=duration
+            session.store,
+            user=user,
+            fps=fps,
+            title=session.url,
+            quit_after=duration,
+            screenshot=screenshot,
         )
-        await app.run_async()
+        if screenshot is not None:
+            # No terminal needed: Textual renders into a virtual screen of this size.
+            await app.run_async(headless=True, size=(120, 34))
+        else:
+            await app.run_async()
     return app.return_code or 0
