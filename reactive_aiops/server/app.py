@@ -34,6 +34,7 @@ from reactive_aiops.server.broker import Clock, Publication
 from reactive_aiops.server.config import ServerConfig
 from reactive_aiops.server.core import ServerCore
 from reactive_aiops.server.limits import origin_allowed
+from reactive_aiops.server.pump import Flusher, Pump
 from reactive_aiops.server.simulation import Pacer, Simulator
 from reactive_aiops.wire.codes import DisconnectCode
 
@@ -110,6 +111,7 @@ class EventServer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sim_task: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
+        self._flusher = Flusher()
         self._instance = secrets.token_hex(4)
         self._make_simulator()
 
@@ -233,7 +235,7 @@ class EventServer:
         self._tasks.add(task)
         client_id = f"{self._instance}-{next(self._ids)}"
         conn = ProtocolConnection(self.core, self.core.limits, client_id, self.clock())
-        wake = asyncio.Event()
+        pump = Pump(conn, ws, self.clock)
         closers: list[asyncio.Task[None]] = []
 
         def on_output() -> None:
@@ -241,12 +243,12 @@ class EventServer:
                 # The writer may be stuck on a socket that is not drained: close from here.
                 self.stats.slow_disconnects += 1
                 closers.append(asyncio.create_task(ws.close(DisconnectCode.SLOW, "slow")))
-            wake.set()
+            self._flusher.mark(pump)
 
         conn.on_output = on_output
         self._live[conn] = ws
         self.stats.connections += 1
-        writer = asyncio.create_task(self._write(conn, ws, wake))
+        writer = asyncio.create_task(pump.run_writer())
         try:
             async for message in ws:
                 try:
@@ -270,28 +272,6 @@ class EventServer:
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await closer
             self._tasks.discard(task)
-
-    async def _write(self, conn: ProtocolConnection, ws: ServerConnection,
-                     wake: asyncio.Event) -> None:
-        try:
-            while True:
-                if not conn.pending and not conn.closed:
-                    deadline = conn.next_deadline()
-                    timeout = None if deadline is None else max(0.0, deadline - self.clock())
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(timeout):
-                            await wake.wait()
-                wake.clear()
-                conn.tick(self.clock())
-                for frame in conn.data_to_send():
-                    await ws.send(frame)
-                if conn.closed and not conn.pending:
-                    code = conn.close_code or DisconnectCode.SERVER_ERROR
-                    if code != DisconnectCode.CONNECTION_CLOSED:
-                        await ws.close(code, conn.close_reason)
-                    return
-        except ConnectionClosed:
-            return
 
 
 @contextlib.asynccontextmanager
