@@ -24,7 +24,12 @@ from dashboard_helpers import (
 )
 
 from reactive_aiops.aiops.models import AnomalyState
+from reactive_aiops.protocol.config import ClientConfig
+from reactive_aiops.server.app import serve_embedded
+from reactive_aiops.server.config import ServerConfig, SimulationConfig
+from reactive_aiops.testing.proxy import FaultProxy
 from reactive_aiops.ui.dashboard.app import DashboardApp
+from reactive_aiops.ui.dashboard.session import operator_token
 from reactive_aiops.ui.dashboard.widgets import AnomalyTable, ConnectionPanel, DetectorBadges
 
 SIZE = (130, 34)
@@ -179,3 +184,44 @@ async def test_anomaly_list_follows_a_scripted_incident(tmp_path: Path) -> None:
             publish("anomalies", anomaly_event("inc-4", "medium", started=130.0))
             await wait_until(pilot, lambda: _ids(app) == ["inc-3", "inc-1", "inc-4"])
             assert _row(app, "inc-1").severity.value == "high"
+
+
+@pytest.mark.asyncio
+async def test_unanswered_acknowledge_times_out_and_reverts() -> None:
+    config = ServerConfig(port=0, token_secret="t" * 32, simulation=SimulationConfig(enabled=False))
+    async with serve_embedded(config) as server, FaultProxy("127.0.0.1", server.port) as proxy:
+        url = f"ws://127.0.0.1:{proxy.port}{config.path}"
+        async with live_session(
+            url=url,
+            token=operator_token(config.token_secret),
+            client_config=ClientConfig(command_timeout=0.5),
+        ) as session:
+            app = DashboardApp(session.store)
+            async with app.run_test(size=SIZE) as pilot:
+                server.publish("anomalies", anomaly_event("a1", "medium"))
+                await wait_until(pilot, lambda: _ids(app) == ["a1"])
+                proxy.blackhole()  # the command will never reach the server
+                await pilot.press("a")
+                assert _row(app, "a1").marker == "acknowledge pending"
+                await wait_until(pilot, lambda: _row(app, "a1").reverted is not None)
+                assert _row(app, "a1").marker == "acknowledge reverted: timeout"
+                assert _row(app, "a1").state is AnomalyState.OPEN
+                assert app.toasts[-1].message == "acknowledge undone: timeout"
+                assert server.core.state.anomalies["a1"].state == "open"
+                proxy.restore()
+
+
+@pytest.mark.asyncio
+async def test_resolve_stays_listed_as_pending_until_the_server_confirms() -> None:
+    log = RenderLog()
+    async with live_session() as session:
+        app = DashboardApp(session.store, on_render=log)
+        async with app.run_test(size=SIZE) as pilot:
+            session.server.publish("anomalies", anomaly_event("a1", "low", started=1.0))
+            session.server.publish("anomalies", anomaly_event("a2", "low", started=2.0))
+            await wait_until(pilot, lambda: _ids(app) == ["a1", "a2"])
+            await pilot.press("down", "r")  # the cursor is on a2
+            await wait_until(pilot, lambda: _ids(app) == ["a1"])
+            assert log.markers("a2")[-1] == "resolve pending"
+            assert session.server.core.state.anomalies["a2"].state == "resolved"
+            assert app.query_one(AnomalyTable).selected_id == "a1"
