@@ -225,8 +225,13 @@ class EventServer:
         pacer = Pacer(simulator.config.samples_per_second, self.clock())
         while True:
             now = self.clock()
-            simulator.run(pacer.due(now))
-            simulator.tick(now)
+            try:
+                simulator.run(pacer.due(now))
+                simulator.tick(now)
+            except Exception as exc:  # a bug: stop the source, keep serving clients
+                self.stats.internal_errors += 1
+                logger.error("simulated source stopped: %s", type(exc).__name__)
+                return
             await asyncio.sleep(SIMULATION_TICK)
 
     async def _handle(self, ws: ServerConnection) -> None:
