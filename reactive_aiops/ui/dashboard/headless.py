@@ -94,7 +94,9 @@ class Summary:
     renders: int
     anomalies_open: int
     reconnects: int
-    status: str
+    anomalies_seen: int = 0
+    detectors: int = 0
+    status: str = "offline"
     p50_ms: float | None = None
     p95_ms: float | None = None
     p99_ms: float | None = None
@@ -120,6 +122,8 @@ class Summary:
             renders=probe.renders,
             anomalies_open=sum(1 for r in rows if r.state.value == "open"),
             reconnects=connection.health.reconnects if connection is not None else 0,
+            anomalies_seen=len(state.anomalies),
+            detectors=len(state.detectors),
             status=connection.status.value if connection is not None else "offline",
             **figures,
         )
@@ -136,7 +140,8 @@ class Summary:
                 f"headless dashboard run: {self.seconds:.1f} s, connection {self.status}",
                 f"  events received   {self.events} ({rate:.1f}/s)",
                 f"  frames rendered   {self.renders}",
-                f"  anomalies open    {self.anomalies_open}",
+                f"  detectors         {self.detectors}",
+                f"  anomalies open    {self.anomalies_open} (seen {self.anomalies_seen})",
                 f"  reconnects        {self.reconnects}",
                 "  event-to-render   "
                 f"p50 {ms(self.p50_ms)}  p95 {ms(self.p95_ms)}  p99 {ms(self.p99_ms)}"

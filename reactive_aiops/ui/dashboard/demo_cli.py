@@ -1,0 +1,74 @@
+"""A ready ``demo`` subcommand module for the live pipeline (``add_arguments`` / ``run``).
+
+Point ``SUBCOMMANDS["demo"]`` in :mod:`reactive_aiops.cli` at this module to make
+``reactive-aiops demo`` (and ``make demo``) start the embedded server with the simulated source
+and the dashboard in one command (:func:`~reactive_aiops.ui.dashboard.cli.run_demo`).
+``--scripted`` runs the pure scripted store scenario of :mod:`reactive_aiops.demo` instead, with
+no network and no Textual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from reactive_aiops.ui.dashboard.cli import run_demo
+
+__all__ = ["DEFAULT_DEMO_DURATION", "DEFAULT_DEMO_RATE", "add_arguments", "run"]
+
+DEFAULT_DEMO_DURATION = 10.0
+#: Simulated samples per second: enough for incidents to show within a short headless run.
+DEFAULT_DEMO_RATE = 100.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the demo's options to ``parser``."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--headless",
+        action="store_true",
+        default=None,
+        help="no UI: run the pipeline for --duration seconds and print a summary "
+        "(automatic when stdout is not a terminal)",
+    )
+    mode.add_argument(
+        "--ui",
+        dest="headless",
+        action="store_false",
+        help="start the Textual UI even when stdout is not a terminal",
+    )
+    mode.add_argument(
+        "--scripted",
+        action="store_true",
+        help="run the scripted store scenario instead (no server, no UI)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=DEFAULT_DEMO_DURATION,
+        help=f"seconds to run headless (default {DEFAULT_DEMO_DURATION:g}); "
+        "with the UI, 0 runs until you quit",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=DEFAULT_DEMO_RATE,
+        help=f"simulated samples per second (default {DEFAULT_DEMO_RATE:g})",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
+    parser.add_argument(
+        "--delay", type=float, default=0.0, help="--scripted only: seconds between steps"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the live demo (or the scripted scenario); returns the exit status."""
+    if args.scripted:
+        from reactive_aiops import demo
+
+        return demo.run(args)
+    if not args.rate > 0 or args.duration < 0:
+        print("demo: --rate must be > 0 and --duration >= 0", file=sys.stderr)
+        return 2
+    headless: bool | None = args.headless
+    return run_demo(headless, args.duration, args.rate, args.seed)
