@@ -135,7 +135,7 @@ async def test_rejected_acknowledge_reverts_with_the_servers_reason() -> None:
             row = _row(app, "a1")
             assert row.state is AnomalyState.OPEN  # visibly back to where it was
             assert row.pending is None
-            assert row.marker.startswith("acknowledge reverted:")
+            assert row.marker.startswith("open · acknowledge reverted: rejected:")
             assert "409" in row.marker or "conflict" in row.marker.lower()
             assert "acknowledge pending" in log.markers("a1")
             toast = app.toasts[-1]
@@ -204,7 +204,7 @@ async def test_unanswered_acknowledge_times_out_and_reverts() -> None:
                 await pilot.press("a")
                 assert _row(app, "a1").marker == "acknowledge pending"
                 await wait_until(pilot, lambda: _row(app, "a1").reverted is not None)
-                assert _row(app, "a1").marker == "acknowledge reverted: timeout"
+                assert _row(app, "a1").marker == "open · acknowledge reverted: timeout"
                 assert _row(app, "a1").state is AnomalyState.OPEN
                 assert app.toasts[-1].message == "acknowledge undone: timeout"
                 assert server.core.state.anomalies["a1"].state == "open"

@@ -104,7 +104,7 @@ def test_reverted_command_shows_its_reason_until_a_new_command() -> None:
     store.dispatch(TransactionReverted("c1", reason="409 conflict"))
     (row,) = select_anomaly_rows(store.state)
     assert row.state is AnomalyState.OPEN
-    assert row.marker == "acknowledge reverted: 409 conflict"
+    assert row.marker == "open · acknowledge reverted: 409 conflict"
     store.dispatch(Optimistic(AcknowledgeAnomaly("a1", command_id="c3"), txn_id="c3"))
     (row,) = select_anomaly_rows(store.state)
     assert (row.pending, row.reverted) == ("acknowledge", None)

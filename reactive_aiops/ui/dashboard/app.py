@@ -180,8 +180,9 @@ class DashboardApp(App[int]):
         table = self.query_one(AnomalyTable)
         self._bind(table, select_anomaly_rows, "anomalies", self._on_rows)
         self._bind(self.query_one(HealthPanel), select_health_view, "health")
-        # Reverts are read unthrottled: each one deserves its toast.
-        bind_selector(self, self.store, _reverted, self._on_reverts, fps=None)
+        # Reverts are read unthrottled, each one deserves its toast; bound to the table, where
+        # they are shown.
+        bind_selector(table, self.store, _reverted, self._on_reverts, fps=None)
         table.focus()
         if self.quit_after is not None:
             self.set_timer(self.quit_after, self._time_up)

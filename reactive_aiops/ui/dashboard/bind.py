@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from reactivex import Observable
 from reactivex import operators as ops
 from reactivex.scheduler.eventloop import AsyncIOThreadSafeScheduler
-from textual.dom import DOMNode
+from textual.widget import Widget
 
 from reactive_aiops.core.store import Store
 from reactive_aiops.ui._binding import Binding
@@ -67,7 +67,7 @@ def select_per_frame(
 
 
 def bind_selector(
-    widget: DOMNode,
+    widget: Widget,
     store: Store[Any],
     selector: Callable[[Any], _T],
     on_next: Callable[[_T], object],
@@ -83,4 +83,4 @@ def bind_selector(
     """
     scheduler = AsyncIOThreadSafeScheduler(asyncio.get_running_loop())
     stream = select_per_frame(store, selector, fps=fps, scheduler=scheduler)
-    return bind_textual(widget, stream, on_next)  # type: ignore[arg-type]
+    return bind_textual(widget, stream, on_next)

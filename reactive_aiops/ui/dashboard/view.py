@@ -242,11 +242,12 @@ class AnomalyRow:
 
     @property
     def marker(self) -> str:
-        """What the status column says: pending, reverted, or the plain state."""
+        """What the status column says: the command in flight, else the state (followed by the
+        last revert's reason, if any: ``open · acknowledge reverted: timeout``)."""
         if self.pending is not None:
             return f"{self.pending} pending"
         if self.reverted is not None:
-            return self.reverted
+            return f"{self.state.value} · {self.reverted}"
         return self.state.value
 
 
