@@ -54,6 +54,8 @@ class Run:
     frames: int = 0
     first_at: float | None = None
     last_at: float | None = None
+    #: the pipeline's latencies split: (server ts -> reducer, reducer -> render), seconds
+    stages: tuple[list[float], list[float]] = attrs.field(factory=lambda: ([], []))
     #: events the burst sent, once known; ``caught_up`` is set when that many were received
     target: int | None = None
     caught_up: asyncio.Event = attrs.field(factory=asyncio.Event)
@@ -199,6 +201,7 @@ def pipeline_receiver(fps: float | None) -> Receiver:
             finally:
                 listening.dispose()
                 run.latencies = probe.samples
+                run.stages = (probe.to_reducer, probe.to_render)
 
     return receive
 
@@ -224,18 +227,43 @@ def _latency_row(group: str, variant: str, run: Run, sent: int, rate: float) -> 
 async def _run_async(quick: bool) -> list[Row]:
     seconds = {100: 1.5, 1_000: 1.0, 10_000: 1.0} if quick else {100: 5.0, 1_000: 3.0, 10_000: 3.0}
     rows: list[Row] = []
-    results: dict[tuple[str, float], Run] = {}
+    split: list[tuple[float, Run]] = []
     server = ServerProcess()
     try:
         for rate, duration in seconds.items():
             group = f"event-to-render @ {rate:,} ev/s"
             for variant, receiver in VARIANTS:
                 run, sent = await measure(server, receiver, rate, duration)
-                results[(variant, rate)] = run
                 rows.append(_latency_row(group, variant, run, sent, rate))
+                if receiver is VARIANTS[1][1]:
+                    split.append((rate, run))
+        rows.extend(_stage_rows(split))
         rows.extend(await _sustained(server, quick))
     finally:
         server.close()
+    return rows
+
+
+def _stage_rows(split: list[tuple[float, Run]]) -> list[Row]:
+    """Where the full pipeline's latency goes: before the reducer, and after it."""
+    rows = []
+    for rate, run in split:
+        to_reducer, to_render = run.stages
+        group = f"full pipeline split @ {rate:,} ev/s"
+        for variant, values in (
+            ("server ts -> reducer (network, decode, middleware)", to_reducer),
+            ("reducer -> UI loop (notify, select, adapter hop)", to_render),
+        ):
+            figures = summarize(values)
+            rows.append(
+                Row(
+                    group,
+                    variant,
+                    "us",
+                    tuple(x * 1e6 for x in values) or (float("nan"),),
+                    f"p99 {figures['p99']:,.0f} max {figures['max']:,.0f} us",
+                )
+            )
     return rows
 
 

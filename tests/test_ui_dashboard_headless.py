@@ -25,6 +25,8 @@ def test_probe_gives_each_event_one_sample_at_the_render_covering_it() -> None:
     now[0] = 100.25
     probe.on_render()
     assert probe.samples == [1.25, 0.75]
+    assert probe.to_reducer == [1.0, 0.5]  # both reached the reducer at 100.0
+    assert probe.to_render == [0.25, 0.25]
     assert probe.events == 2
     probe.on_render()  # a render with nothing new adds no sample
     assert probe.samples == [1.25, 0.75]

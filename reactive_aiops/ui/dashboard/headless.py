@@ -55,19 +55,25 @@ class LatencyProbe:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._pending: list[float] = []
+        self._pending: list[tuple[float, float]] = []  # (sent ts, time it reached the reducer)
         #: Latency samples in seconds, one per rendered event.
         self.samples: list[float] = []
+        #: The same events split in two: ``ts`` -> the reducer, and the reducer -> the render.
+        self.to_reducer: list[float] = []
+        self.to_render: list[float] = []
         self.events = 0
         self.renders = 0
 
     def on_action(self, act: object) -> None:
         """Note the send time of a server event (also inside a ``Batch``)."""
         inner = act.actions if type(act) is Batch else (act,)
+        now: float | None = None
         for one in inner:
             meta = event_meta(one)
             if meta is not None and meta.sent_ts is not None:
-                self._pending.append(meta.sent_ts)
+                if now is None:
+                    now = self._clock()
+                self._pending.append((meta.sent_ts, now))
                 self.events += 1
 
     def on_render(self, _value: object = None) -> None:
@@ -76,7 +82,10 @@ class LatencyProbe:
         if not self._pending:
             return
         now = self._clock()
-        self.samples.extend(now - ts for ts in self._pending)
+        for ts, reduced in self._pending:
+            self.samples.append(now - ts)
+            self.to_reducer.append(reduced - ts)
+            self.to_render.append(now - reduced)
         self._pending.clear()
 
 
