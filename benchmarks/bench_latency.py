@@ -245,14 +245,17 @@ async def _run_async(quick: bool) -> list[Row]:
 
 
 def _stage_rows(split: list[tuple[float, Run]]) -> list[Row]:
-    """Where the full pipeline's latency goes: before the reducer, and after it."""
+    """Where the full pipeline's latency goes: until the store has the event (its action
+    callbacks run after the reducers and the state subscribers, the selector included), and
+    from there to the consumer on the loop."""
     rows = []
     for rate, run in split:
         to_reducer, to_render = run.stages
         group = f"full pipeline split @ {rate:,} ev/s"
         for variant, values in (
-            ("server ts -> reducer (network, decode, middleware)", to_reducer),
-            ("reducer -> UI loop (notify, select, adapter hop)", to_render),
+            ("server ts -> store updated (network, decode, middleware, reducers, select)",
+             to_reducer),
+            ("store updated -> UI loop (the adapter's hop)", to_render),
         ):
             figures = summarize(values)
             rows.append(

@@ -58,7 +58,8 @@ class LatencyProbe:
         self._pending: list[tuple[float, float]] = []  # (sent ts, time it reached the reducer)
         #: Latency samples in seconds, one per rendered event.
         self.samples: list[float] = []
-        #: The same events split in two: ``ts`` -> the reducer, and the reducer -> the render.
+        #: The same events split at the store: ``ts`` -> the store updated (action callbacks run
+        #: after the reducers and state subscribers), and from there -> the render.
         self.to_reducer: list[float] = []
         self.to_render: list[float] = []
         self.events = 0
