@@ -225,3 +225,38 @@ async def test_resolve_stays_listed_as_pending_until_the_server_confirms() -> No
             assert log.markers("a2")[-1] == "resolve pending"
             assert session.server.core.state.anomalies["a2"].state == "resolved"
             assert app.query_one(AnomalyTable).selected_id == "a1"
+
+
+@pytest.mark.asyncio
+async def test_pause_and_resume_the_selected_anomalys_detector() -> None:
+    log = RenderLog()
+    async with live_session() as session:
+        app = DashboardApp(session.store, on_render=log)
+        async with app.run_test(size=SIZE) as pilot:
+            session.server.publish("detectors", detector_event("det-1", "api latency"))
+            session.server.publish("anomalies", anomaly_event("a1", "high"))
+            badges = app.query_one(DetectorBadges)
+            await wait_until(pilot, lambda: _ids(app) == ["a1"] and len(badges.badges) == 1)
+
+            await pilot.press("p")
+            await wait_until(
+                pilot,
+                lambda: badges.badges[0].pending is None
+                and badges.badges[0].status.value == "paused",
+            )
+            shown = [
+                (b[0].status.value, b[0].pending)
+                for panel, b in log.values
+                if panel == "detectors" and b
+            ]
+            assert ("paused", "pause") in shown  # the pending pause reached the screen first
+            assert shown[-1] == ("paused", None)
+            assert session.server.core.state.detectors["det-1"].status == "paused"
+
+            await pilot.press("p")
+            await wait_until(
+                pilot,
+                lambda: badges.badges[0].pending is None
+                and badges.badges[0].status.value == "active",
+            )
+            assert session.server.core.state.detectors["det-1"].status == "active"

@@ -28,8 +28,13 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Static
 
-from reactive_aiops.aiops.actions import AcknowledgeAnomaly, ResolveAnomaly
-from reactive_aiops.aiops.models import AnomalyState
+from reactive_aiops.aiops.actions import (
+    AcknowledgeAnomaly,
+    PauseDetector,
+    ResolveAnomaly,
+    ResumeDetector,
+)
+from reactive_aiops.aiops.models import AnomalyState, DetectorStatus
 from reactive_aiops.core.optimistic import RevertedTransaction
 from reactive_aiops.core.store import Store
 from reactive_aiops.ui.dashboard.bind import bind_selector
@@ -127,6 +132,7 @@ class DashboardApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         KeyBinding("a", "acknowledge", "Acknowledge"),
         KeyBinding("r", "resolve", "Resolve"),
+        KeyBinding("p", "toggle_detector", "Pause/resume detector"),
         KeyBinding("q", "quit", "Quit"),
     ]
 
@@ -280,3 +286,19 @@ class DashboardApp(App[int]):
         self.store.dispatch(ResolveAnomaly(row.id, at=self.clock()))
         self.render_now("anomalies")
 
+    def action_toggle_detector(self) -> None:
+        """Pause the selected anomaly's detector, or resume it when it is paused."""
+        row = self._selected()
+        badges = self.query_one(DetectorBadges).badges
+        badge = next((b for b in badges if row is not None and b.id == row.detector_id), None)
+        if badge is None:
+            self.bell()
+            return
+        if badge.pending is not None:
+            self.toast(f"{badge.name}: {badge.pending} pending", title="Command in flight")
+            return
+        if badge.status is DetectorStatus.PAUSED:
+            self.store.dispatch(ResumeDetector(badge.id, at=self.clock()))
+        else:
+            self.store.dispatch(PauseDetector(badge.id, at=self.clock()))
+        self.render_now("detectors")
