@@ -1,6 +1,10 @@
-"""The Textual AIOps dashboard: ``reactive-aiops dashboard`` and the ``demo`` pipeline.
+"""The Textual AIOps dashboard: ``reactive-aiops dashboard`` and the live ``demo`` pipeline.
 
-Import :class:`~reactive_aiops.ui.dashboard.app.DashboardApp` from ``.app`` (it imports Textual);
-the pure view records live in ``.view``, the command line in ``.cli``, the headless run in
-``.headless``.
+Modules: ``view`` (pure view records and memoized selectors, no Textual), ``widgets`` (the
+panels), ``bind`` (per-frame selector streams through the Textual adapter), ``app``
+(:class:`~reactive_aiops.ui.dashboard.app.DashboardApp`), ``session`` (embedded server, client,
+bridge and live store in one context manager), ``headless`` (the pipeline without a terminal,
+with event-to-render latency), ``cli`` (the subcommand and ``run_demo``) and ``demo_cli`` (a
+ready ``demo`` subcommand module). Nothing is imported here, so ``import
+reactive_aiops.ui.dashboard`` does not pull in Textual.
 """
