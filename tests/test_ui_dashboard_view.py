@@ -43,7 +43,7 @@ from reactive_aiops.ui.dashboard.view import (
     select_detector_badges,
     select_health_view,
 )
-from reactive_aiops.ui.dashboard.widgets import format_anomaly_cells, format_connection
+from reactive_aiops.ui.dashboard.widgets import format_connection
 
 
 def _store() -> Store[Any]:
@@ -159,13 +159,6 @@ def test_new_critical_ids_fire_once() -> None:
     seen: set[str] = set()
     assert new_critical_ids(seen, rows) == ["a1"]
     assert new_critical_ids(seen, rows) == []
-
-
-def test_cells_show_marker_and_who_acknowledged() -> None:
-    row = attrs.evolve(_row("a1"), state=AnomalyState.ACKNOWLEDGED, acknowledged_by="ann")
-    cells = format_anomaly_cells(row)
-    assert cells[0].plain == "HIGH"
-    assert cells[4].plain == "acknowledged by ann"
 
 
 def test_command_label_unwraps_optimistic() -> None:
