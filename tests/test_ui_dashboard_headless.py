@@ -47,7 +47,8 @@ async def test_headless_run_measures_events_from_a_live_server() -> None:
                 session.server.publish(
                     "anomalies", anomaly_event(f"a{n % 5}", "high", version=n // 5 + 1,
                                                event_id=f"ev-{n}"))
-                await asyncio.sleep(0.01)
+                if n % 10 == 9:
+                    await asyncio.sleep(0.02)  # four bursts, so several frames render
 
         publisher = asyncio.create_task(publish())
         summary = await run_headless(session.store, 1.0, fps=60.0)
