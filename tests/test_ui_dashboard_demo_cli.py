@@ -18,7 +18,7 @@ def _parse(*argv: str) -> argparse.Namespace:
 def test_defaults_decide_headless_by_the_terminal() -> None:
     args = _parse()
     assert args.headless is None
-    assert (args.duration, args.rate, args.seed, args.scripted) == (10.0, 100.0, 0, False)
+    assert (args.duration, args.rate, args.seed, args.scripted) == (None, 100.0, 0, False)
     assert _parse("--ui").headless is False
     assert _parse("--headless").headless is True
 
@@ -35,9 +35,23 @@ def test_scripted_fallback_needs_no_server(capsys: pytest.CaptureFixture[str]) -
     assert capsys.readouterr().out.strip()
 
 
-def test_bad_rate_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert demo_cli.run(_parse("--rate", "0")) == 2
-    assert "--rate" in capsys.readouterr().err
+@pytest.mark.parametrize("bad", [("--rate", "0"), ("--duration", "0"), ("--duration", "-1")])
+def test_bad_rate_or_duration_is_a_usage_error(
+    bad: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert demo_cli.run(_parse(*bad)) == 2
+    assert bad[0] in capsys.readouterr().err
+
+
+def test_headless_by_default_when_stdout_is_not_a_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(demo_cli, "run_demo", lambda *a: calls.append(a) or 0)
+    assert demo_cli.run(_parse()) == 0  # pytest captures stdout: not a terminal
+    assert calls == [(True, 10.0, 100.0, 0)]
+    assert demo_cli.run(_parse("--ui")) == 0
+    assert calls[-1] == (False, 0.0, 100.0, 0)  # the UI runs until quit
 
 
 def test_modes_are_exclusive() -> None:

@@ -45,9 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duration",
         type=float,
-        default=DEFAULT_DEMO_DURATION,
-        help=f"seconds to run headless (default {DEFAULT_DEMO_DURATION:g}); "
-        "with the UI, 0 runs until you quit",
+        default=None,
+        help=f"seconds to run (headless default {DEFAULT_DEMO_DURATION:g}; "
+        "the UI runs until you quit unless given)",
     )
     parser.add_argument(
         "--rate",
@@ -67,8 +67,13 @@ def run(args: argparse.Namespace) -> int:
         from reactive_aiops import demo
 
         return demo.run(args)
-    if not args.rate > 0 or args.duration < 0:
-        print("demo: --rate must be > 0 and --duration >= 0", file=sys.stderr)
+    duration: float | None = args.duration
+    if not args.rate > 0 or (duration is not None and not duration > 0):
+        print("demo: --rate and --duration must be > 0", file=sys.stderr)
         return 2
     headless: bool | None = args.headless
-    return run_demo(headless, args.duration, args.rate, args.seed)
+    if headless is None:
+        headless = not sys.stdout.isatty()
+    if duration is None:
+        duration = DEFAULT_DEMO_DURATION if headless else 0.0  # 0: the UI runs until quit
+    return run_demo(headless, duration, args.rate, args.seed)
