@@ -21,6 +21,7 @@ __all__ = [
     "anomaly_event",
     "detector",
     "detector_event",
+    "health_event",
     "live_session",
     "wait_until",
 ]
@@ -161,5 +162,23 @@ def detector_event(detector_id: str, name: str, *, status: str = "active",
             "status": status,
             "updated_at": 1_700_000_000.0,
             "version": version,
+        },
+    }
+
+
+def health_event(rate: float, *, updated_at: float, status: str = "ok") -> dict[str, object]:
+    """A ``health.updated`` envelope for the server's Python publish API."""
+    return {
+        "type": "health.updated",
+        "v": 1,
+        "id": f"ev-health-{updated_at}",
+        "ts": 0.0,
+        "data": {
+            "status": status,
+            "events_per_second": rate,
+            "open_anomalies": 3,
+            "detectors_active": 2,
+            "detectors_error": 0,
+            "updated_at": updated_at,
         },
     }

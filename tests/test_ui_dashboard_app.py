@@ -19,9 +19,11 @@ from dashboard_helpers import (
     RenderLog,
     anomaly_event,
     detector_event,
+    health_event,
     live_session,
     wait_until,
 )
+from textual.widgets import Static
 
 from reactive_aiops.aiops.models import AnomalyState
 from reactive_aiops.protocol.config import ClientConfig
@@ -30,7 +32,12 @@ from reactive_aiops.server.config import ServerConfig, SimulationConfig
 from reactive_aiops.testing.proxy import FaultProxy
 from reactive_aiops.ui.dashboard.app import DashboardApp
 from reactive_aiops.ui.dashboard.session import operator_token
-from reactive_aiops.ui.dashboard.widgets import AnomalyTable, ConnectionPanel, DetectorBadges
+from reactive_aiops.ui.dashboard.widgets import (
+    AnomalyTable,
+    ConnectionPanel,
+    DetectorBadges,
+    HealthPanel,
+)
 
 SIZE = (130, 34)
 
@@ -172,6 +179,14 @@ async def test_anomaly_list_follows_a_scripted_incident(tmp_path: Path) -> None:
             publish("anomalies", anomaly_event("inc-3", "critical", started=120.0))
             await wait_until(pilot, lambda: _ids(app) == ["inc-2", "inc-3", "inc-1"])
             assert len(app.toasts) == 2
+            # The health panel follows the server's health events: one sparkline sample each.
+            rates = [20.0, 22.0, 25.0, 24.0, 60.0, 140.0, 180.0, 175.0, 90.0, 70.0, 65.0, 72.0]
+            for n, rate in enumerate(rates):
+                publish("health", health_event(rate, updated_at=1_000.0 + n, status="critical"))
+            health = app.query_one(HealthPanel)
+            await wait_until(pilot, lambda: list(health.rates)[-1:] == [72.0])
+            assert list(health.rates) == rates  # every update is a sample, none coalesced away
+            assert "CRITICAL" in str(app.query_one("#health-summary", Static).render())
             _save(app, tmp_path, "dashboard")
             # 5. The server resolves the first critical one: it leaves the list.
             publish("anomalies", anomaly_event("inc-2", "critical", detector_id="det-2",

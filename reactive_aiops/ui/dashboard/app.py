@@ -185,7 +185,9 @@ class DashboardApp(App[int]):
         self._bind(self.query_one(DetectorBadges), select_detector_badges, "detectors")
         table = self.query_one(AnomalyTable)
         self._bind(table, select_anomaly_rows, "anomalies", self._on_rows)
-        self._bind(self.query_one(HealthPanel), select_health_view, "health")
+        # Health is unthrottled: it changes about once a second, and each update is a sample of
+        # the sparkline's history, which coalescing would drop.
+        self._bind(self.query_one(HealthPanel), select_health_view, "health", throttle=False)
         # Reverts are read unthrottled, each one deserves its toast; bound to the table, where
         # they are shown.
         bind_selector(table, self.store, _reverted, self._on_reverts, fps=None)
@@ -205,6 +207,8 @@ class DashboardApp(App[int]):
         selector: Callable[[Any], Any],
         name: str,
         after: Callable[[Any], None] | None = None,
+        *,
+        throttle: bool = True,
     ) -> None:
         show: Callable[[Any], None] = getattr(widget, "show")  # noqa: B009 - every panel has one
         self.renders[name] = 0
@@ -217,7 +221,7 @@ class DashboardApp(App[int]):
             if after is not None:
                 after(value)
 
-        bind_selector(widget, self.store, selector, deliver, fps=self.fps)
+        bind_selector(widget, self.store, selector, deliver, fps=self.fps if throttle else None)
         self._renderers[name] = lambda: deliver(selector(self.store.state))
 
     def render_now(self, panel: str) -> None:
