@@ -15,12 +15,18 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from reactive_aiops.aiops.state import AppState
 from reactive_aiops.core.store import Store
+
+if TYPE_CHECKING:
+    # Only for annotations: the network stack and the server load when a session opens.
+    from reactive_aiops.net.bridge import StoreBridge
+    from reactive_aiops.net.client import WebSocketManager
+    from reactive_aiops.server.app import EventServer
 
 __all__ = ["DEFAULT_CHANNELS", "Session", "open_session"]
 
@@ -33,10 +39,10 @@ class Session:
     """A running session. ``server`` is the embedded ``EventServer`` (None with an external URL)."""
 
     store: Store[AppState]
-    client: Any
-    bridge: Any
+    client: WebSocketManager
+    bridge: StoreBridge
     url: str
-    server: Any = None
+    server: EventServer | None = None
 
 
 def _embedded_config(rate: float, seed: int, simulate: bool) -> Any:
