@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     # Only for annotations: the network stack and the server load when a session opens.
     from reactive_aiops.net.bridge import StoreBridge
     from reactive_aiops.net.client import WebSocketManager
+    from reactive_aiops.protocol.config import ClientConfig
     from reactive_aiops.server.app import EventServer
+    from reactive_aiops.server.config import ServerConfig
 
 __all__ = ["DEFAULT_CHANNELS", "Session", "open_session"]
 
@@ -45,7 +47,7 @@ class Session:
     server: EventServer | None = None
 
 
-def _embedded_config(rate: float, seed: int, simulate: bool) -> Any:
+def _embedded_config(rate: float, seed: int, simulate: bool) -> ServerConfig:
     from reactive_aiops.server.config import ServerConfig, SimulationConfig
 
     return ServerConfig(
@@ -75,8 +77,8 @@ async def open_session(
     user: str = "operator",
     clock: Callable[[], float] = time.monotonic,
     connect_timeout: float = 10.0,
-    server_config: Any = None,
-    client_config: Any = None,
+    server_config: ServerConfig | None = None,
+    client_config: ClientConfig | None = None,
     command_ttl: float | None = None,
 ) -> AsyncIterator[Session]:
     """Run a live session for the duration of the block.
@@ -133,7 +135,7 @@ async def _connect(
     channels: tuple[str, ...],
     clock: Callable[[], float],
     within: float,
-    client_config: Any,
+    client_config: ClientConfig | None,
     command_ttl: float | None,
 ) -> AsyncIterator[Session]:
     import asyncio
