@@ -1,0 +1,357 @@
+"""StoreBridge: the wiring between a :class:`WebSocketManager` and the live store.
+
+What flows where::
+
+    manager.events ─┬─ connection actions (Connecting, Connected, ConnectionLost, ConnectionFailed,
+                    │   LatencyMeasured, HealthSampled, DuplicatesDropped, ResyncRequired, ...)
+                    │     -> store.dispatch(...)            (the ``connection`` slice)
+                    ├─ Subscribed(channel, result)  -> remembers the channel's epoch
+                    ├─ PublicationReceived(channel, pub)
+                    │     -> ServerEvent(EventMeta(channel, type, v, id, offset, epoch,
+                    │                              command_id, ts), payload)
+                    │     -> store: dedupe (channel+epoch+offset, event id) -> event table
+                    └─ ResyncRequired(channel)  -> await reload(channel, reason)
+                                                -> store.dispatch_batch(snapshot actions)
+
+    store.dispatch(AcknowledgeAnomaly(...))   (any command of aiops.COMMAND_TYPES)
+        -> bridge middleware: Optimistic(command, txn_id=command.command_id)   (applied at once)
+        -> manager.rpc(command.rpc_method, command.rpc_data())
+             ok        -> TransactionCommitted(txn_id, result=<Anomaly|Detector>Upserted(entity))
+             rejected  -> TransactionReverted(txn_id, "rejected: <code> <message>")
+             timeout   -> TransactionReverted(txn_id, "timeout")
+             closed    -> TransactionReverted(txn_id, "connection_lost: <why>")
+
+The server's echo (the entity event carrying ``command_id``) confirms the transaction too;
+whichever of reply and echo comes second is absorbed by the optimistic journal.
+
+Connection loss policy (``on_connection_lost``): ``"keep"`` (default) leaves pending commands in
+place -- the client protocol re-sends them after the reconnect with the same command id, the
+server applies each id at most once, and ``command_timeout`` (from issue time) bounds the wait;
+``"revert"`` reverts every pending command at once with reason ``"connection_lost"`` (a later
+reply still commits the server's result: the journal treats it as a late commit).
+
+Resync: when a channel's stream has a hole (server restarted without its history, a gap, an
+epoch change) the client emits ``ResyncRequired`` once; the bridge then calls ``reload(channel,
+reason)`` and dispatches the actions it returns as one batch. The default,
+:func:`history_reload`, asks *our* server for the channel's retained history (the ``history``
+command, no limit) and replays it as server events -- dedupe drops what was already applied.
+Our server has no snapshot RPC, so that is a complete snapshot only while the history still holds
+every change of the stream (``history_size``/``history_ttl``); an application with a snapshot
+endpoint passes its own ``reload`` (returning e.g. ``AnomaliesLoaded``/``DetectorsLoaded``).
+
+Threading: use the bridge, the manager and the store from one event loop. Commands dispatched
+from another thread are handed to the loop with ``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Literal
+
+import cattrs
+from reactivex import abc
+
+from reactive_aiops.aiops.actions import (
+    AcknowledgeAnomaly,
+    AnomalyUpserted,
+    Command,
+    DetectorUpserted,
+    ResolveAnomaly,
+    is_command,
+)
+from reactive_aiops.aiops.event_table import aiops_converter
+from reactive_aiops.aiops.models import Anomaly, Detector
+from reactive_aiops.core import Batch, Dispatch, StoreAPI
+from reactive_aiops.core.connection import (
+    Connected,
+    Connecting,
+    ConnectionFailed,
+    ConnectionLost,
+    Disconnected,
+    DuplicatesDropped,
+    HealthSampled,
+    LatencyMeasured,
+    ResyncRequired,
+)
+from reactive_aiops.core.events import EventMeta, MalformedEvent, ServerEvent
+from reactive_aiops.core.optimistic import (
+    CONNECTION_LOST,
+    TIMEOUT,
+    Optimistic,
+    RevertPending,
+    TransactionCommitted,
+    TransactionReverted,
+)
+from reactive_aiops.net.client import WebSocketManager
+from reactive_aiops.protocol import ClientError, PublicationReceived, SubscriptionFailed
+from reactive_aiops.protocol.errors import ClientClosed, CommandTimeout, OutboxFull, ReplyError
+from reactive_aiops.protocol.events import Subscribed
+from reactive_aiops.wire import HistoryRequest, HistoryResult, Publication
+from reactive_aiops.wire.events import (
+    CHANNEL_ANOMALIES,
+    CHANNEL_DETECTORS,
+    CHANNEL_HEALTH,
+    ENVELOPE_VERSION,
+    EventError,
+    decode_event,
+)
+
+__all__ = [
+    "AIOPS_CHANNELS",
+    "LostPolicy",
+    "Reload",
+    "StoreBridge",
+    "history_reload",
+    "publication_action",
+]
+
+#: The channels a dashboard needs: every detector, every anomaly, the system health.
+AIOPS_CHANNELS: tuple[str, ...] = (CHANNEL_DETECTORS, CHANNEL_ANOMALIES, CHANNEL_HEALTH)
+
+#: ``reload(channel, reason)`` -> the actions that bring the store up to date for ``channel``.
+Reload = Callable[[str, str], Awaitable[Iterable[object]]]
+
+LostPolicy = Literal["keep", "revert"]
+
+_CONNECTION_ACTIONS = (
+    Connecting,
+    Connected,
+    ConnectionLost,
+    ConnectionFailed,
+    Disconnected,
+    LatencyMeasured,
+    HealthSampled,
+    DuplicatesDropped,
+    ResyncRequired,
+)
+
+
+def publication_action(channel: str, pub: Publication, epoch: str) -> object:
+    """The store action for one publication: a :class:`ServerEvent`, or a
+    :class:`MalformedEvent` (with the reason) when its data is not an event envelope."""
+    offset = pub.offset or None
+    try:
+        env = decode_event(pub.data)
+    except EventError as exc:
+        data = pub.data
+        version = data.get("v") if isinstance(data, dict) else None
+        etype = data.get("type") if isinstance(data, dict) else None
+        if isinstance(etype, str) and type(version) is int and version > ENVELOPE_VERSION:
+            # a newer schema: let the event table say so (UnknownEvent) rather than "malformed"
+            meta = EventMeta(channel, etype, version, offset=offset, epoch=epoch or None)
+            return ServerEvent(meta, data.get("data"))
+        meta = EventMeta(channel, etype if isinstance(etype, str) else "", offset=offset,
+                         epoch=epoch or None)
+        return MalformedEvent(meta, data, exc.reason)
+    meta = EventMeta(
+        channel,
+        env.type,
+        env.v,
+        event_id=env.id,
+        offset=offset,
+        epoch=epoch or None,
+        command_id=env.command_id,
+        sent_ts=env.ts,
+    )
+    return ServerEvent(meta, env.data)
+
+
+def history_reload(manager: WebSocketManager) -> Reload:
+    """A ``reload`` for our server: replay the channel's retained history (see module doc)."""
+
+    async def reload(channel: str, reason: str) -> list[object]:
+        result = await manager.call(HistoryRequest(channel=channel, limit=-1))
+        if not isinstance(result, HistoryResult):
+            raise TypeError(f"history answered with {type(result).__name__}")
+        return [publication_action(channel, p, result.epoch) for p in result.publications]
+
+    return reload
+
+
+class StoreBridge:
+    """Connects ``manager`` to the store whose middleware includes :attr:`middleware`.
+
+    Create the bridge, build the store with ``middleware=[bridge.middleware]`` (see
+    :func:`reactive_aiops.app.create_live_store`), then ``await bridge.start()`` (subscribes the
+    ``channels``) and ``await manager.connect()``. ``await bridge.aclose()`` releases the
+    channels and waits for the bridge's tasks; it does not close the manager.
+
+    ``reload`` defaults to :func:`history_reload`; ``on_connection_lost`` is ``"keep"`` or
+    ``"revert"`` (module doc); ``command_timeout`` overrides the client's per-command timeout for
+    commands; ``converter`` decodes RPC reply entities (default: the strict AIOps converter).
+    """
+
+    def __init__(
+        self,
+        manager: WebSocketManager,
+        *,
+        channels: Sequence[str] = AIOPS_CHANNELS,
+        reload: Reload | None = None,
+        on_connection_lost: LostPolicy = "keep",
+        command_timeout: float | None = None,
+        converter: cattrs.Converter | None = None,
+    ) -> None:
+        if on_connection_lost not in ("keep", "revert"):
+            raise ValueError(
+                f"on_connection_lost must be 'keep' or 'revert', not {on_connection_lost!r}"
+            )
+        self.manager = manager
+        self.channels: tuple[str, ...] = tuple(dict.fromkeys(channels))
+        self._reload = reload if reload is not None else history_reload(manager)
+        self._policy = on_connection_lost
+        self._command_timeout = command_timeout
+        self._converter = converter if converter is not None else aiops_converter()
+        self._api: StoreAPI[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
+        self._subscriptions: list[abc.DisposableBase] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._epochs: dict[str, str] = {}
+        #: channels the server refused for good: channel -> (code, reason)
+        self.failed_channels: dict[str, tuple[int, str]] = {}
+        #: reload failures, in order: (channel, description); the store keeps what it had
+        self.reload_errors: list[tuple[str, str]] = []
+
+    # -- store side ----------------------------------------------------------------------------
+
+    def middleware(self, api: StoreAPI[Any]) -> Callable[[Dispatch], Dispatch]:
+        """Store middleware: turns each AIOps command into an optimistic transaction and its RPC.
+        Install it once, first in the chain."""
+        if self._api is not None:
+            raise RuntimeError("this StoreBridge is already installed in a store")
+        self._api = api
+
+        def wrap(next_: Dispatch) -> Dispatch:
+            def dispatch(act: object) -> Any:
+                if not is_command(act):
+                    return next_(act)
+                command: Command = act  # type: ignore[assignment]
+                result = next_(Optimistic(act, txn_id=command.command_id))
+                self._send_soon(command)
+                return result
+
+            return dispatch
+
+        return wrap
+
+    @property
+    def pending_tasks(self) -> int:
+        """RPCs and reloads in flight."""
+        return len(self._tasks)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen to the manager and subscribe :attr:`channels`. Raises ``RuntimeError`` if the
+        bridge's middleware is not installed in a store, or if already started."""
+        if self._api is None:
+            raise RuntimeError("install bridge.middleware in the store before start()")
+        if self._loop is not None:
+            raise RuntimeError("StoreBridge already started")
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        # events first: the Subscribed of a channel must be seen before its publications
+        self._subscriptions.append(self.manager.events.subscribe(self._on_event))
+        for channel in self.channels:
+            self._subscriptions.append(
+                self.manager.publications(channel).subscribe(on_error=lambda _e: None)
+            )
+
+    async def aclose(self) -> None:
+        """Release the channels, stop listening, cancel and await RPCs and reloads in flight."""
+        subscriptions, self._subscriptions = self._subscriptions, []
+        for sub in subscriptions:
+            sub.dispose()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> StoreBridge:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- manager -> store ----------------------------------------------------------------------
+
+    def _dispatch(self, act: object) -> None:
+        assert self._api is not None
+        self._api.dispatch(act)
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, PublicationReceived):
+            channel = event.channel
+            self._dispatch(
+                publication_action(channel, event.publication, self._epochs.get(channel, ""))
+            )
+        elif isinstance(event, Subscribed):
+            self._epochs[event.channel] = event.result.epoch
+            self.failed_channels.pop(event.channel, None)
+        elif isinstance(event, _CONNECTION_ACTIONS):
+            self._dispatch(event)
+            if isinstance(event, ResyncRequired):
+                self._spawn(self._resync(event.channel, event.reason))
+            elif isinstance(event, ConnectionLost) and self._policy == "revert":
+                self._dispatch(RevertPending(CONNECTION_LOST))
+        elif isinstance(event, SubscriptionFailed):
+            self.failed_channels[event.channel] = (event.code, event.reason)
+
+    async def _resync(self, channel: str, reason: str) -> None:
+        try:
+            actions = list(await self._reload(channel, reason))
+        except (ClientError, OSError, TypeError, ValueError) as exc:
+            self.reload_errors.append((channel, f"{type(exc).__name__}: {exc}"))
+            return
+        if actions:
+            # one batch: all or nothing, one notification (as Store.dispatch_batch)
+            self._dispatch(Batch(tuple(actions)))
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def _send_soon(self, command: Command) -> None:
+        loop = self._loop
+        if loop is None:
+            self._dispatch(TransactionReverted(command.command_id, "bridge not started"))
+            return
+        if threading.get_ident() == self._thread:
+            self._spawn(self._send(command))
+        else:
+            loop.call_soon_threadsafe(lambda: self._spawn(self._send(command)))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, command: Command) -> None:
+        txn = command.command_id
+        try:
+            data = await self.manager.rpc(
+                command.rpc_method, command.rpc_data(), self._command_timeout
+            )
+        except ReplyError as exc:
+            self._dispatch(TransactionReverted(txn, f"rejected: {exc.code} {exc.message}"))
+        except CommandTimeout:
+            self._dispatch(TransactionReverted(txn, TIMEOUT))
+        except OutboxFull as exc:
+            self._dispatch(TransactionReverted(txn, f"outbox full: {exc}"))
+        except ClientClosed as exc:
+            self._dispatch(TransactionReverted(txn, f"{CONNECTION_LOST}: {exc}"))
+        else:
+            self._dispatch(TransactionCommitted(txn, result=self._result(command, data)))
+
+    def _result(self, command: Command, data: object) -> object | None:
+        entity = data.get("entity") if isinstance(data, dict) else None
+        if entity is None:
+            return None  # confirm the optimistic change; the echo brings the server's copy
+        try:
+            if isinstance(command, AcknowledgeAnomaly | ResolveAnomaly):
+                return AnomalyUpserted(self._converter.structure(entity, Anomaly))
+            return DetectorUpserted(self._converter.structure(entity, Detector))
+        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError):
+            return None
