@@ -196,6 +196,24 @@ async def test_refuse_resets_new_connections_until_accept_again(echo: tuple[Echo
 
 
 @pytest.mark.asyncio
+async def test_timed_refusal_ends_on_the_injected_clock(echo: tuple[Echo, int]) -> None:
+    _, port = echo
+    now = [100.0]
+    async with FaultProxy("127.0.0.1", port, clock=lambda: now[0]) as proxy:
+        proxy.refuse(5.0)
+        r, w = await _open(proxy)
+        with pytest.raises((ConnectionResetError, asyncio.IncompleteReadError)):
+            await asyncio.wait_for(r.readexactly(1), WAIT)
+        w.close()
+        now[0] = 105.0
+        r2, w2 = await _open(proxy)
+        assert await _roundtrip(r2, w2, b"ok") == b"A:ok"
+        w2.close()
+        assert (proxy.refused, proxy.accepted) == (1, 2)
+        assert proxy.attempt_times == [100.0, 105.0]
+
+
+@pytest.mark.asyncio
 async def test_unreachable_upstream_resets_the_client() -> None:
     echo = Echo(b"A:")
     port = await echo.start()

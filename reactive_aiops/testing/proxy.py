@@ -220,7 +220,8 @@ class FaultProxy:
     """A TCP proxy on ``127.0.0.1`` port 0 in front of ``upstream_host:upstream_port``.
 
     Call :meth:`start` (or use ``async with``) before :attr:`port`; always :meth:`aclose` it.
-    ``clock`` stamps :attr:`attempt_times` (default ``time.monotonic``).
+    ``clock`` stamps :attr:`attempt_times` and times :meth:`refuse` windows (default
+    ``time.monotonic``; pass a manual clock to end a refusal without waiting).
     """
 
     def __init__(
@@ -350,7 +351,7 @@ class FaultProxy:
 
     def refuse(self, seconds: float | None = None) -> None:
         """Reset new connections at once, for ``seconds`` (``None``: until :meth:`accept_again`)."""
-        self._refuse_until = float("inf") if seconds is None else self.loop.time() + seconds
+        self._refuse_until = float("inf") if seconds is None else self._clock() + seconds
 
     def accept_again(self) -> None:
         """End :meth:`refuse`."""
@@ -372,7 +373,7 @@ class FaultProxy:
         self.attempt_times.append(self._clock())
         link = _Link(self)
         self._links.add(link)
-        refusing = self._refuse_until is not None and self.loop.time() < self._refuse_until
+        refusing = self._refuse_until is not None and self._clock() < self._refuse_until
         if refusing:
             self.refused += 1
             link.abort()  # connection_made resets the socket as it arrives
