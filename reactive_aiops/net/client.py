@@ -1,0 +1,427 @@
+"""``WebSocketManager``: the asyncio client, a thin pump around ``protocol.ClientProtocol``.
+
+It opens sockets with ``websockets.asyncio.client.connect`` (compression off, ``max_size``
+guard, no native pings: the Centrifuge heartbeat is application-level), feeds text frames and
+the injected clock to the sans-I/O protocol, sends what it asks, and turns its events into
+futures and reactivex streams (see net.client_streams).
+
+Receive path and overload policy: frames are processed synchronously as they arrive and
+observers run inline, so the only buffer is websockets' receive queue (``max_queue`` frames of at
+most ``max_size`` characters each). If the application cannot keep up, websockets stops reading
+the socket, the server's bounded per-connection queue fills, and the server disconnects us
+(3008 "slow", reconnectable); we reconnect and recover from the last applied offset, or emit a
+resync. Memory never grows without bound; a slow consumer costs a reconnect, not an OOM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import reactivex
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+
+from reactive_aiops.core.connection import (
+    ConnectionAction,
+    ConnectionHealth,
+    ConnectionState,
+)
+from reactive_aiops.net.client_streams import ClientStreams, SubscriptionError, describe
+from reactive_aiops.protocol import (
+    ClientCode,
+    ClientConfig,
+    ClientProtocol,
+    CloseTransport,
+    CommandFailed,
+    CommandSucceeded,
+    Event,
+    Phase,
+    PublicationReceived,
+    RefreshNeeded,
+    SubscriptionFailed,
+)
+from reactive_aiops.protocol.events import Subscribed
+from reactive_aiops.wire import (
+    DEFAULT_MAX_FRAME,
+    JSONValue,
+    Publication,
+    Request,
+    Result,
+    RPCRequest,
+    RPCResult,
+)
+
+TokenFetcher = Callable[[], Awaitable[str]]
+
+#: HTTP statuses at the handshake that retrying cannot fix.
+FATAL_HTTP_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 426})
+
+_NON_ACTIONS = (
+    PublicationReceived,
+    Subscribed,
+    SubscriptionFailed,
+    CommandSucceeded,
+    CommandFailed,
+    CloseTransport,
+    RefreshNeeded,
+)
+
+
+class WebSocketManager:
+    """A Centrifuge v2 JSON client connection that reconnects, recovers and resyncs.
+
+    ``url``: the WebSocket endpoint (Centrifugo: ``ws://host:8000/connection/websocket``).
+    ``token``: connection token; ``get_token``: async callable returning a fresh one (used when
+    ``token`` is empty, after "token expired" at connect -- once -- and to refresh before
+    expiry). ``config``: protocol knobs (backoff, timeouts, outbox size...). ``clock`` (seconds)
+    and ``rand`` ([0, 1)) are injectable; with a manual clock, call ``poke()`` after moving it.
+    ``open_timeout``/``close_timeout``: socket handshake limits; ``max_size``/``max_queue``:
+    receive bounds (see the module docstring). ``headers``: extra HTTP headers.
+
+    Use from one event loop; observers are called on it. ``await connect()`` starts the
+    connection (it returns once connected, or raises ``ConnectionError`` if the client failed
+    terminally); ``await close()`` stops it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str = "",
+        get_token: TokenFetcher | None = None,
+        config: ClientConfig | None = None,
+        connect_data: JSONValue = None,
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        open_timeout: float = 10.0,
+        close_timeout: float = 1.0,
+        max_size: int = DEFAULT_MAX_FRAME,
+        max_queue: int = 16,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        config = config or ClientConfig()
+        if get_token is not None and not config.has_token_fetcher:
+            config = _with_fetcher(config)
+        self.url = url
+        self._get_token = get_token
+        self._clock = clock
+        self._open_timeout = open_timeout
+        self._close_timeout = close_timeout
+        self._max_size = max_size
+        self._max_queue = max_queue
+        self._headers = dict(headers or {})
+        self._protocol = ClientProtocol(config, token=token, connect_data=connect_data, rand=rand)
+        self._token_needed_first = not token and get_token is not None
+        self._streams = ClientStreams()
+        self._futures: dict[int, asyncio.Future[Result]] = {}
+        self._wake = asyncio.Event()
+        self._outgoing: deque[str | CloseTransport] = deque()
+        self._outgoing_ready = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._connected = asyncio.Event()
+
+    # -- streams ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        """The connection slice right now."""
+        return self._streams.state
+
+    @property
+    def states(self) -> reactivex.Observable[ConnectionState]:
+        """Connection state: the current value on subscribe, then each change."""
+        return self._streams.states
+
+    @property
+    def health(self) -> reactivex.Observable[ConnectionHealth]:
+        """Connection health (latency, last message time, reconnects, rate, duplicates,
+        resyncs): current value first, then each change."""
+        return self._streams.health
+
+    @property
+    def actions(self) -> reactivex.Observable[ConnectionAction]:
+        """Every core.connection action in order (hot): dispatch these into a store."""
+        return self._streams.actions
+
+    @property
+    def events(self) -> reactivex.Observable[Event]:
+        """Every protocol event in order (hot), for bridges that need publications and actions
+        interleaved exactly as they happened."""
+        return self._streams.events
+
+    def publications(self, channel: str) -> reactivex.Observable[Publication]:
+        """Publications of ``channel``, each offset once and in order. Subscribing holds a
+        reference to the channel (subscribed on the server while any is held, restored after
+        reconnects); disposing releases it. Errors with ``SubscriptionError`` if the server
+        refuses the channel. Raises ``ValueError`` for an empty name."""
+        if not channel:
+            raise ValueError("channel name must be a non-empty string")
+
+        def acquire() -> None:
+            self._protocol.subscribe(channel, self._clock())
+            self._process()
+
+        def release() -> None:
+            self._protocol.unsubscribe(channel, self._clock())
+            self._process()
+
+        return self._streams.channel(channel, acquire, release)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Start (or restart after close/failure) and wait until connected.
+
+        Raises ``ConnectionError`` with the reason if the client fails terminally first. Bound
+        the wait with ``asyncio.timeout``; the client keeps trying in the background after it.
+        """
+        self._protocol.start(self._clock())
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._supervise())
+        self.poke()
+        await self.wait_connected()
+
+    async def wait_connected(self) -> None:
+        """Wait until CONNECTED; ``ConnectionError`` if the client failed or was closed."""
+        while not (self._connected.is_set() and self._protocol.phase is Phase.CONNECTED):
+            if self._protocol.phase in (Phase.FAILED, Phase.STOPPED, Phase.IDLE):
+                raise ConnectionError(self.state.reason or "client is not running")
+            self._connected.clear()
+            await self._connected.wait()
+
+    async def close(self) -> None:
+        """Stop for good: pending commands fail with ``ClientClosed``; subscriptions are kept
+        for a later ``connect()``."""
+        self._protocol.stop(self._clock())
+        self._process()
+        self.poke()
+        task, self._task = self._task, None
+        if task is not None:
+            await asyncio.wait((task,))
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        for bg in list(self._background):
+            bg.cancel()
+
+    def poke(self) -> None:
+        """Re-check timers now (call after moving an injected manual clock)."""
+        self._wake.set()
+
+    # -- commands --------------------------------------------------------------------------
+
+    async def call(self, request: Request, command_timeout: float | None = None) -> Result:
+        """Send a command and await its result (issued while disconnected, it waits in the
+        outbox). ``command_timeout`` (default ``config.command_timeout``) counts from now and
+        covers the outbox wait. Raises ``ReplyError``, ``CommandTimeout``, ``OutboxFull`` or
+        ``ClientClosed`` (all ``protocol.ClientError``)."""
+        key = self._protocol.call(request, self._clock(), command_timeout)
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._futures[key] = future
+        self._process()
+        self.poke()
+        try:
+            return await future
+        finally:
+            self._futures.pop(key, None)
+
+    async def rpc(
+        self, method: str, data: JSONValue, command_timeout: float | None = None
+    ) -> JSONValue:
+        """Call RPC ``method`` with ``data``; returns the reply's ``data`` (see ``call``)."""
+        result = await self.call(RPCRequest(data=data, method=method), command_timeout)
+        assert isinstance(result, RPCResult), "the server answered an rpc with another method"
+        return result.data
+
+    def send(self, data: JSONValue) -> bool:
+        """Fire-and-forget ``send``; False (dropped) unless connected."""
+        sent = self._protocol.send(data)
+        self._process()
+        return sent
+
+    # -- the pump --------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        protocol = self._protocol
+        while protocol.phase not in (Phase.STOPPED, Phase.FAILED, Phase.IDLE):
+            if protocol.connect_due(self._clock()):
+                await self._serve_one_connection()
+                continue
+            await self._sleep_until(protocol.next_deadline())
+            protocol.tick(self._clock())
+            self._process()
+        self._connected.set()  # wake waiters so they see the final phase
+
+    async def _sleep_until(self, deadline: float | None) -> None:
+        self._wake.clear()
+        delay = None if deadline is None else max(0.0, deadline - self._clock())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _fetch_token(self) -> bool:
+        assert self._get_token is not None
+        try:
+            token = await self._get_token()
+        except Exception as exc:  # any fetch failure is retried with backoff
+            now = self._clock()
+            self._protocol.transport_opening(now)
+            self._protocol.transport_failed(
+                now, f"token fetch failed: {describe(exc)}", code=ClientCode.TOKEN_UNAVAILABLE
+            )
+            self._process()
+            return False
+        self._protocol.set_token(token)
+        self._token_needed_first = False
+        return True
+
+    async def _serve_one_connection(self) -> None:
+        protocol = self._protocol
+        wants_token = protocol.token_needed or self._token_needed_first
+        if wants_token and self._get_token is not None and not await self._fetch_token():
+            return
+        protocol.transport_opening(self._clock())
+        self._process()
+        try:
+            ws = await connect(
+                self.url,
+                compression=None,
+                max_size=self._max_size,
+                max_queue=self._max_queue,
+                open_timeout=self._open_timeout,
+                close_timeout=self._close_timeout,
+                ping_interval=None,
+                proxy=None,
+                additional_headers=self._headers or None,
+            )
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            protocol.transport_failed(
+                self._clock(),
+                f"HTTP {status} at handshake",
+                code=ClientCode.HANDSHAKE_REJECTED,
+                fatal=status in FATAL_HTTP_STATUSES,
+            )
+            self._process()
+            return
+        except InvalidURI as exc:
+            protocol.transport_failed(self._clock(), describe(exc), fatal=True)
+            self._process()
+            return
+        except (OSError, TimeoutError, WebSocketException) as exc:
+            protocol.transport_failed(self._clock(), describe(exc))
+            self._process()
+            return
+        self._ws = ws
+        self._outgoing.clear()
+        writer = asyncio.get_running_loop().create_task(self._write(ws))
+        timer = asyncio.get_running_loop().create_task(self._timers())
+        code, reason = 1006, "connection lost"
+        try:
+            protocol.transport_opened(self._clock())
+            self._process()
+            async for message in ws:
+                if isinstance(message, bytes):
+                    message = "binary frame"  # decodes as bad JSON: a protocol error
+                protocol.receive_text(message, self._clock())
+                self._process()
+            code, reason = _close_info(ws)
+        except ConnectionClosed:
+            code, reason = _close_info(ws)
+        finally:
+            writer.cancel()
+            timer.cancel()
+            # asyncio.wait, not awaiting the tasks: our own cancellation must still propagate
+            await asyncio.wait((writer, timer))
+            self._ws = None
+            if ws.state.name != "CLOSED":
+                ws.transport.abort()
+        protocol.transport_closed(self._clock(), code, reason)
+        self._process()
+
+    async def _write(self, ws: ClientConnection) -> None:
+        while True:
+            while self._outgoing:
+                item = self._outgoing.popleft()
+                if isinstance(item, CloseTransport):
+                    await ws.close(item.code, item.reason)
+                    return
+                try:
+                    await ws.send(item)
+                except ConnectionClosed:
+                    return
+            self._outgoing_ready.clear()
+            await self._outgoing_ready.wait()
+
+    async def _timers(self) -> None:
+        while True:
+            await self._sleep_until(self._protocol.next_deadline())
+            self._protocol.tick(self._clock())
+            self._process()
+
+    def _process(self) -> None:
+        protocol = self._protocol
+        frames = protocol.data_to_send()
+        if frames and self._ws is not None:
+            self._outgoing.extend(frames)
+            self._outgoing_ready.set()
+        for event in protocol.events_received():
+            self._handle(event)
+        if protocol.phase is Phase.CONNECTED or protocol.phase in (Phase.FAILED, Phase.STOPPED):
+            self._connected.set()
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, PublicationReceived):
+            self._streams.publish(event.channel, event.publication)
+        elif isinstance(event, CommandSucceeded | CommandFailed):
+            future = self._futures.get(event.key)
+            if future is not None and not future.done():
+                if isinstance(event, CommandSucceeded):
+                    future.set_result(event.result)
+                else:
+                    future.set_exception(event.error)
+        elif isinstance(event, CloseTransport):
+            if self._ws is not None:
+                self._outgoing.append(event)
+                self._outgoing_ready.set()
+        elif isinstance(event, RefreshNeeded):
+            self._spawn(self._refresh())
+        elif isinstance(event, SubscriptionFailed):
+            self._streams.fail_channel(
+                event.channel, SubscriptionError(event.channel, event.code, event.reason)
+            )
+        self._streams.apply(event, not isinstance(event, _NON_ACTIONS))
+
+    async def _refresh(self) -> None:
+        if self._get_token is None:
+            return
+        try:
+            token = await self._get_token()
+        except Exception:  # retried after config.refresh_retry
+            self._protocol.refresh_failed(self._clock())
+        else:
+            self._protocol.refresh_token(token, self._clock())
+        self._process()
+        self.poke()
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _close_info(ws: ClientConnection) -> tuple[int, str]:
+    code = ws.close_code
+    return (1006, "connection lost") if code is None else (code, ws.close_reason or "")
+
+
+def _with_fetcher(config: ClientConfig) -> ClientConfig:
+    import attrs
+
+    return attrs.evolve(config, has_token_fetcher=True)

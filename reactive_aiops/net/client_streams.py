@@ -1,0 +1,136 @@
+"""Reactive outputs of the WebSocketManager: connection state, health, actions, per-channel
+publications. Kept apart from the socket pump so each half stays small.
+
+Everything here runs on the event loop thread: observers are called synchronously, in protocol
+order (a ``ResyncRequired`` action reaches ``actions`` before the publications that follow it
+reach ``publications(channel)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import reactivex
+from reactivex import abc
+from reactivex import operators as ops
+from reactivex.disposable import Disposable
+from reactivex.subject import BehaviorSubject, Subject
+
+from reactive_aiops.core.connection import (
+    ConnectionAction,
+    ConnectionHealth,
+    ConnectionState,
+    connection_reducer,
+)
+from reactive_aiops.protocol import Event
+from reactive_aiops.wire import Publication
+
+
+class SubscriptionError(Exception):
+    """The server refused or ended a channel subscription for good (``code``, ``reason``).
+
+    Raised into the channel's publication observers; subscribe again to retry.
+    """
+
+    def __init__(self, channel: str, code: int, reason: str) -> None:
+        super().__init__(f"{channel}: {code} {reason}")
+        self.channel = channel
+        self.code = code
+        self.reason = reason
+
+
+def _health(state: ConnectionState) -> ConnectionHealth:
+    return state.health
+
+
+class ClientStreams:
+    """Subjects fed by the manager; observables handed to the application."""
+
+    def __init__(self) -> None:
+        self._state = connection_reducer(None, None)
+        self._states: BehaviorSubject[ConnectionState] = BehaviorSubject(self._state)
+        self._actions: Subject[ConnectionAction] = Subject()
+        self._events: Subject[Event] = Subject()
+        self._channels: dict[str, Subject[Publication]] = {}
+        self.states: reactivex.Observable[ConnectionState] = self._states.pipe(
+            ops.distinct_until_changed(lambda s: s, lambda a, b: a is b)
+        )
+        self.health: reactivex.Observable[ConnectionHealth] = self._states.pipe(
+            ops.map(_health), ops.distinct_until_changed()
+        )
+        self.actions: reactivex.Observable[ConnectionAction] = self._actions
+        self.events: reactivex.Observable[Event] = self._events
+
+    @property
+    def state(self) -> ConnectionState:
+        """The current connection slice."""
+        return self._state
+
+    def apply(self, event: Event, is_action: bool) -> None:
+        """Fold a connection action into the state, then tell observers."""
+        if is_action:
+            new = connection_reducer(self._state, event)
+            if new is not self._state:
+                self._state = new
+                self._states.on_next(new)
+            self._actions.on_next(event)  # type: ignore[arg-type]
+        self._events.on_next(event)
+
+    def publish(self, channel: str, publication: Publication) -> None:
+        """Deliver one in-order publication to the channel's observers."""
+        subject = self._channels.get(channel)
+        if subject is not None:
+            subject.on_next(publication)
+
+    def fail_channel(self, channel: str, error: Exception) -> None:
+        """End the channel's observers with ``error`` (their disposal drops the references)."""
+        subject = self._channels.pop(channel, None)
+        if subject is not None:
+            subject.on_error(error)
+
+    def channel(
+        self, name: str, acquire: Callable[[], None], release: Callable[[], None]
+    ) -> reactivex.Observable[Publication]:
+        """A cold-looking, ref-counted view of one channel: each subscription holds one
+        reference (``acquire``) until disposed (``release``)."""
+
+        def subscribe(
+            observer: abc.ObserverBase[Publication], scheduler: abc.SchedulerBase | None = None
+        ) -> abc.DisposableBase:
+            subject = self._channels.get(name)
+            if subject is None:
+                subject = self._channels[name] = Subject()
+            inner = subject.subscribe(observer)
+            acquire()
+            released = False
+
+            def dispose() -> None:
+                nonlocal released
+                if released:
+                    return
+                released = True
+                inner.dispose()
+                release()
+                current = self._channels.get(name)
+                if current is subject and not subject.observers:
+                    del self._channels[name]
+
+            return Disposable(dispose)
+
+        return reactivex.create(subscribe)
+
+    def complete(self) -> None:
+        """Complete every stream (the manager is being discarded)."""
+        for subject in list(self._channels.values()):
+            subject.on_completed()
+        self._channels.clear()
+        self._actions.on_completed()
+        self._events.on_completed()
+        self._states.on_completed()
+
+
+def describe(value: Any) -> str:
+    """Short text of an exception for reasons in the connection state."""
+    text = str(value) or type(value).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
