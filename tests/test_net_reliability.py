@@ -5,7 +5,9 @@ by a FaultProxy in between. Figures measured here are quoted in docs/reliability
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -26,12 +28,14 @@ from reliability_helpers import (
     wait_until,
 )
 
+from reactive_aiops.aiops import AcknowledgeAnomaly
+from reactive_aiops.app import create_live_store
 from reactive_aiops.core.connection import (
     Connected,
     ConnectionLost,
     Status,
 )
-from reactive_aiops.net.bridge import AIOPS_CHANNELS
+from reactive_aiops.net.bridge import AIOPS_CHANNELS, StoreBridge
 from reactive_aiops.net.client import WebSocketManager
 from reactive_aiops.protocol import CloseTransport, Subscribed
 from reactive_aiops.protocol.backoff import BackoffPolicy
@@ -435,3 +439,44 @@ async def test_reconnecting_to_a_quiet_channel_needs_no_resync() -> None:
         await wait_until(lambda: _all_subscribed(server, ("health",)))
         await asyncio.sleep(0.05)
         assert dict(live.store.state.connection.resyncs) == {}
+
+
+@pytest.mark.xfail(
+    sys.version_info < (3, 12),
+    strict=True,
+    reason=(
+        "net/client.py _sleep_until: on Python 3.11 asyncio.wait_for swallows a cancellation "
+        "that arrives when the awaited event is already set (CPython gh-86296); a command issued "
+        "as the socket dies poke()s the timers task in the same iteration as timer.cancel(), the "
+        "cancel is lost, _serve_one_connection awaits the timers task forever and the client "
+        "stays CONNECTED on a dead socket: no heartbeat, no reconnect, close() hangs"
+    ),
+)
+@pytest.mark.asyncio
+async def test_a_command_issued_as_the_link_dies_does_not_wedge_the_client() -> None:
+    config = fast_config()
+    async with server_behind_proxy() as (server, proxy):
+        manager = WebSocketManager(
+            proxied_url(server, proxy), token=token(), config=config, open_timeout=2.0
+        )
+        bridge = StoreBridge(manager, channels=("anomalies",))
+        store = create_live_store(middleware=[bridge.middleware])
+        await bridge.start()
+        try:
+            async with asyncio.timeout(5):
+                await manager.connect()
+            await wait_until(lambda: _all_subscribed(server, ("anomalies",)))
+            await _publish_stream(server, 0, 1, "w")
+            await wait_until(lambda: "a0" in store.state.anomalies)
+            proxy.cut()
+            store.dispatch(AcknowledgeAnomaly("a0", command_id="c-at-the-cut"))
+            bound = server.config.ping_interval + config.max_server_ping_delay
+            await wait_until(
+                lambda: proxy.accepted > 1, within=bound + CLIENT_CLOSE_TIMEOUT + 1, what="retry"
+            )
+        finally:
+            await bridge.aclose()
+            # a wedged client's close() never returns; cancelling it unwedges the pump
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(3):
+                    await manager.close()
