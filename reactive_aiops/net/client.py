@@ -211,6 +211,11 @@ class WebSocketManager:
         for bg in list(self._background):
             bg.cancel()
 
+    @property
+    def running(self) -> bool:
+        """True while the background task connects or serves (False once stopped or failed)."""
+        return self._task is not None and not self._task.done()
+
     def poke(self) -> None:
         """Re-check timers now (call after moving an injected manual clock)."""
         self._wake.set()
