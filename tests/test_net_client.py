@@ -362,3 +362,45 @@ async def test_refused_port_keeps_retrying_with_attempts_in_state() -> None:
     await manager.close()
     with pytest.raises(ConnectionError):
         await task
+
+
+@pytest.mark.asyncio
+async def test_close_while_fetching_the_first_token(server: ScriptedServer) -> None:
+    release = asyncio.Event()
+
+    async def slow_token() -> str:
+        await release.wait()
+        return "t"
+
+    manager = WebSocketManager(server.url, get_token=slow_token, config=FAST)
+    attempt = asyncio.ensure_future(manager.connect())
+    await until(lambda: manager.running, "started")
+    await manager.close()
+    release.set()
+    with pytest.raises(ConnectionError):
+        await attempt
+    assert not manager.running
+    assert server.connects == 0
+    assert manager.state.status is Status.DISCONNECTED
+
+
+@pytest.mark.asyncio
+async def test_failing_token_fetcher_is_retried() -> None:
+    server = ScriptedServer(tokens={"good": "ok"})
+    await server.start()
+    calls: list[int] = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OSError("auth service down")
+        return "good"
+
+    try:
+        manager = WebSocketManager(server.url, get_token=flaky, config=FAST)
+        await manager.connect()
+        assert len(calls) == 3
+        assert manager.state.health.reconnects == 2
+        await manager.close()
+    finally:
+        await server.stop()

@@ -204,6 +204,9 @@ class WebSocketManager:
         self._process()
         self.poke()
         task, self._task = self._task, None
+        if task is not None and self._ws is None:
+            # No socket to close gracefully: a token fetch or a handshake may be in progress.
+            task.cancel()
         if task is not None:
             await asyncio.wait((task,))
             if not task.cancelled() and task.exception() is not None:
@@ -276,10 +279,12 @@ class WebSocketManager:
             token = await self._get_token()
         except Exception as exc:  # any fetch failure is retried with backoff
             now = self._clock()
-            self._protocol.transport_opening(now)
-            self._protocol.transport_failed(
-                now, f"token fetch failed: {describe(exc)}", code=ClientCode.TOKEN_UNAVAILABLE
-            )
+            if self._protocol.transport_opening(now):
+                self._protocol.transport_failed(
+                    now,
+                    f"token fetch failed: {describe(exc)}",
+                    code=ClientCode.TOKEN_UNAVAILABLE,
+                )
             self._process()
             return False
         self._protocol.set_token(token)
@@ -291,7 +296,8 @@ class WebSocketManager:
         wants_token = protocol.token_needed or self._token_needed_first
         if wants_token and self._get_token is not None and not await self._fetch_token():
             return
-        protocol.transport_opening(self._clock())
+        if not protocol.transport_opening(self._clock()):
+            return
         self._process()
         try:
             ws = await connect(

@@ -231,11 +231,15 @@ class ClientProtocol:
         self._token = token
         self.token_needed = False
 
-    def transport_opening(self, now: float) -> None:
-        """The driver starts the socket handshake."""
+    def transport_opening(self, now: float) -> bool:
+        """The driver starts the socket handshake. Returns False (and does nothing) unless a
+        connection attempt was due: e.g. ``stop`` ran while the driver fetched a token."""
+        if self.phase is not Phase.WAITING:
+            return False
         self.phase = Phase.OPENING
         self.next_connect_at = None
         self._events.append(Connecting(now, self._attempt))
+        return True
 
     def transport_opened(self, now: float) -> None:
         """The socket is open: sends ``connect``."""
