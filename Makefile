@@ -32,5 +32,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+serve: $(STAMP)
+	$(BIN)/python -m reactive_aiops serve
+
+dashboard: $(STAMP)
+	$(BIN)/python -m reactive_aiops dashboard
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 #: subcommand -> (module path, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("reactive_aiops.demo", "run the built-in AIOps scenario (the main job)"),
+    "demo": (
+        "reactive_aiops.ui.dashboard.demo_cli",
+        "the main job: embedded server + simulated source + dashboard (headless summary "
+        "when stdout is not a terminal; --scripted for the pure store scenario)",
+    ),
     "replay": ("reactive_aiops.core.replay_cli", "replay a recorded JSON Lines action log"),
     "serve": ("reactive_aiops.server.cli", "run the Centrifuge-compatible event server"),
     "dashboard": ("reactive_aiops.ui.dashboard.cli", "run the Textual AIOps dashboard"),
@@ -29,15 +33,29 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_path)
         except ModuleNotFoundError as exc:
-            # Only hide the subcommand when its own module is missing (an optional extra),
-            # never when something it imports is broken.
-            if exc.name is not None and module_path.startswith(exc.name):
-                continue
-            raise
+            # An optional extra (e.g. Textual) is not installed: keep the command visible and
+            # say what to install, instead of breaking every other command.
+            missing = exc.name or str(exc)
+            sp = sub.add_parser(name, help=f"{help_text} [unavailable: {missing} missing]")
+            sp.add_argument("rest", nargs=argparse.REMAINDER)
+            sp.set_defaults(_run=_unavailable(name, missing))
+            continue
         sp = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(sp)
         sp.set_defaults(_run=module.run)
     return parser
+
+
+def _unavailable(command: str, missing: str) -> Callable[[argparse.Namespace], int]:
+    def run(_args: argparse.Namespace) -> int:
+        print(
+            f"reactive-aiops {command}: the module {missing!r} is not installed; "
+            "install the extras, e.g. pip install 'reactive-aiops[textual]'",
+            file=sys.stderr,
+        )
+        return 2
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
