@@ -19,9 +19,7 @@ after a connection stayed up ``reset_after`` seconds.
 from __future__ import annotations
 
 import enum
-import heapq
 import random
-from collections import deque
 from collections.abc import Callable, Iterator
 
 import attrs
@@ -37,6 +35,7 @@ from reactive_aiops.core.connection import (
     LatencyMeasured,
     ResyncRequired,
 )
+from reactive_aiops.protocol.calls import Calls
 from reactive_aiops.protocol.channels import Channel, ChannelStatus, Delivery
 from reactive_aiops.protocol.config import ClientConfig
 from reactive_aiops.protocol.errors import (
@@ -114,13 +113,6 @@ class _Inflight:
     key: int = 0
 
 
-@attrs.define
-class _Call:
-    request: Request
-    deadline: float
-    wire_id: int = 0
-
-
 @attrs.frozen
 class _Close:
     code: int
@@ -169,10 +161,7 @@ class ClientProtocol:
         self._refresh_inflight = False
         self._channels: dict[str, Channel] = {}
         self._inflight: dict[int, _Inflight] = {}
-        self._calls: dict[int, _Call] = {}
-        self._next_key = 0
-        self._outbox: deque[int] = deque()
-        self._deadlines: list[tuple[float, int]] = []
+        self._calls = Calls(config.outbox_size)
         self._out: list[ClientMessage] = []
         self._events: list[Event] = []
         self._window_start = 0.0
@@ -348,10 +337,9 @@ class ClientProtocol:
         times: list[float] = []
         if self.phase is Phase.WAITING and self.next_connect_at is not None:
             times.append(self.next_connect_at)
-        while self._deadlines and self._deadlines[0][1] not in self._calls:
-            heapq.heappop(self._deadlines)
-        if self._deadlines:
-            times.append(self._deadlines[0][0])
+        call_deadline = self._calls.next_deadline()
+        if call_deadline is not None:
+            times.append(call_deadline)
         if self.phase in _OPEN:
             times.extend(i.deadline for i in self._inflight.values() if i.deadline is not None)
         if self.phase is Phase.CONNECTED:
@@ -414,22 +402,17 @@ class ClientProtocol:
         fails at once with ``OutboxFull`` or ``ClientClosed`` (stopped/failed client)."""
         if isinstance(request, ConnectRequest | SendRequest):
             raise TypeError("connect is the protocol's own; use send() for send")
-        self._next_key += 1
-        key = self._next_key
+        key = self._calls.new_key()
         if self.phase in (Phase.STOPPED, Phase.FAILED):
             self._events.append(CommandFailed(key, ClientClosed(f"client is {self.phase.value}")))
             return key
         deadline = now + (self.config.command_timeout if timeout is None else timeout)
-        call = self._calls[key] = _Call(request, deadline)
-        heapq.heappush(self._deadlines, (deadline, key))
+        call = self._calls.add(key, request, deadline)
         if self.phase is Phase.CONNECTED:
             call.wire_id = self._send(request, now, "call", key=key)
-        elif len(self._outbox) >= self.config.outbox_size:
-            del self._calls[key]
+        elif not self._calls.queue(key):
             size = self.config.outbox_size
             self._events.append(CommandFailed(key, OutboxFull(f"outbox full ({size} waiting)")))
-        else:
-            self._outbox.append(key)
         return key
 
     def rpc(self, method: str, data: JSONValue, now: float, timeout: float | None = None) -> int:
@@ -524,13 +507,10 @@ class ClientProtocol:
         self._events.append(ConnectionLost(now, code, reason, self._attempt, self.next_connect_at))
 
     def _connection_lost(self, now: float) -> None:
-        requeue = sorted(
+        in_flight = sorted(
             (msg_id, i.key) for msg_id, i in self._inflight.items() if i.kind == "call"
         )
-        for _, key in reversed(requeue):
-            if key in self._calls:
-                self._calls[key].wire_id = 0
-                self._outbox.appendleft(key)
+        self._calls.requeue_front([key for _, key in in_flight])
         self._inflight.clear()
         self._out.clear()
         self._refresh_at = None
@@ -541,22 +521,13 @@ class ClientProtocol:
             channel.command_id = 0
 
     def _fail_calls(self, error: Exception) -> None:
-        for key in list(self._calls):
+        for key in self._calls.clear():
             self._events.append(CommandFailed(key, error))
-        self._calls.clear()
-        self._outbox.clear()
-        self._deadlines.clear()
 
     def _expire_calls(self, now: float) -> None:
-        while self._deadlines and self._deadlines[0][0] <= now:
-            _, key = heapq.heappop(self._deadlines)
-            call = self._calls.pop(key, None)
-            if call is None:
-                continue
+        for key, call in self._calls.expire(now):
             if call.wire_id:
                 self._inflight.pop(call.wire_id, None)
-            else:
-                self._outbox.remove(key)
             self._events.append(CommandFailed(key, CommandTimeout("no reply in time")))
 
     def _receive(self, message: Reply | Push | Ping, now: float) -> None:
@@ -584,7 +555,7 @@ class ClientProtocol:
         elif inflight.kind == "refresh":
             self._on_refresh_reply(result, now)
         elif inflight.kind == "call":
-            call = self._calls.pop(inflight.key, None)
+            call = self._calls.pop(inflight.key)
             if call is None:
                 return
             if isinstance(result, Error):
@@ -623,9 +594,7 @@ class ClientProtocol:
         for channel in self._channels.values():
             if channel.status is ChannelStatus.PENDING:
                 self._send_subscribe(channel, now)
-        while self._outbox:
-            key = self._outbox.popleft()
-            call = self._calls[key]
+        for key, call in self._calls.drain_outbox():
             call.wire_id = self._send(call.request, now, "call", key=key)
 
     def _refresh_delay(self, ttl: int) -> float:
