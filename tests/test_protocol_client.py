@@ -755,3 +755,45 @@ def test_any_offset_sequence_is_applied_once_in_order(start: int, offsets: list[
     contiguous = all(b == a + 1 for a, b in zip([start, *got], got, strict=False))
     assert bool(h.of(ResyncRequired)) == (not contiguous)
     assert len(got) + sum(e.count for e in h.of(DuplicatesDropped)) == len(offsets)
+
+
+server_junk = st.one_of(
+    st.text(max_size=40),
+    st.lists(
+        st.sampled_from(
+            [
+                "{}",
+                '{"id":2,"subscribe":{"recoverable":true,"epoch":"E","offset":3}}',
+                '{"id":3,"rpc":{"data":1}}',
+                '{"id":9,"error":{"code":100,"temporary":true}}',
+                '{"push":{"channel":"a","pub":{"offset":4,"data":{}}}}',
+                '{"push":{"channel":"a","pub":{"offset":9}}}',
+                '{"push":{"channel":"a","unsubscribe":{"code":2500}}}',
+                '{"push":{"disconnect":{"code":3001}}}',
+                '{"id":1,"connect":{"client":"x"}}',
+                '{"id":"1"}',
+                "[]",
+            ]
+        ),
+        min_size=1,
+        max_size=6,
+    ).map("\n".join),
+)
+
+
+@given(st.lists(server_junk, min_size=1, max_size=5))
+def test_any_server_text_never_raises(frames: list[str]) -> None:
+    h = Harness()
+    h.p.subscribe("a", h.clock.now)
+    h.connect(ping=25, pong=True)
+    for frame in frames:
+        h.p.receive_text(frame, h.clock.now)
+        h.pump()
+        if h.p.phase is Phase.CLOSING:
+            h.closed(1000)
+            h.tick_to(h.p.next_connect_at or h.clock.now)
+            if h.p.connect_due(h.clock.now):
+                h.take_sent()
+                h.connect()
+    got = delivered(h, "a")
+    assert got == sorted(set(got))
