@@ -404,3 +404,25 @@ async def test_failing_token_fetcher_is_retried() -> None:
         await manager.close()
     finally:
         await server.stop()
+
+
+@pytest.mark.asyncio
+async def test_http_503_at_handshake_is_retried() -> None:
+    statuses = [503, 503]
+
+    async def maybe_reject(connection: Any, request: Any) -> Any:
+        if statuses:
+            return connection.respond(statuses.pop(), "busy\n")
+        return None
+
+    async def answer_connect(ws: Any) -> None:
+        async for text in ws:
+            await ws.send('{"id":1,"connect":{"client":"x"}}' if '"connect"' in text else "{}")
+
+    async with serve(answer_connect, "127.0.0.1", 0, process_request=maybe_reject) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        manager = WebSocketManager(f"ws://127.0.0.1:{port}/", config=FAST)
+        await manager.connect()
+        assert manager.state.health.reconnects == 2
+        assert statuses == []
+        await manager.close()
