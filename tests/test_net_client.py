@@ -426,3 +426,37 @@ async def test_http_503_at_handshake_is_retried() -> None:
         assert manager.state.health.reconnects == 2
         assert statuses == []
         await manager.close()
+
+
+@pytest.mark.asyncio
+async def test_a_raising_observer_does_not_stop_the_client(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    manager = WebSocketManager(server.url, config=FAST)
+    await manager.connect()
+    good: list[Publication] = []
+
+    def bad(_: Publication) -> None:
+        raise RuntimeError("observer bug")
+
+    manager.publications("ch").subscribe(bad)
+    await until(lambda: server.subscribed("ch"), "subscribed")
+    await server.publish("ch", 1)
+    await until(lambda: "observer bug" in caplog.text, "logged")
+    manager.publications("ch").subscribe(good.append)
+    await server.publish("ch", 2)
+    await until(lambda: len(good) == 1, "still delivering")
+    assert manager.state.status is Status.CONNECTED
+    await manager.close()
+
+
+@pytest.mark.asyncio
+async def test_connect_again_after_a_terminal_failure(server: ScriptedServer) -> None:
+    manager = WebSocketManager(server.url, config=FAST)
+    await manager.connect()
+    await server.close_all(3503, "force disconnect")
+    await until(lambda: not manager.running, "gave up")
+    await manager.connect()
+    assert manager.state.status is Status.CONNECTED
+    assert server.connects == 2
+    await manager.close()

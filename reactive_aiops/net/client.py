@@ -11,12 +11,14 @@ most ``max_size`` characters each). If the application cannot keep up, websocket
 the socket, the server's bounded per-connection queue fills, and the server disconnects us
 (3008 "slow", reconnectable); we reconnect and recover from the last applied offset, or emit a
 resync. Memory never grows without bound; a slow consumer costs a reconnect, not an OOM.
+An observer that raises is logged (logger ``reactive_aiops.net.client``) and delivery goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections import deque
@@ -56,6 +58,8 @@ from reactive_aiops.wire import (
     RPCRequest,
     RPCResult,
 )
+
+logger = logging.getLogger(__name__)
 
 TokenFetcher = Callable[[], Awaitable[str]]
 
@@ -383,7 +387,11 @@ class WebSocketManager:
             self._outgoing.extend(frames)
             self._outgoing_ready.set()
         for event in protocol.events_received():
-            self._handle(event)
+            try:
+                self._handle(event)
+            except Exception:
+                # An observer that raises must not stop the pump: log it and go on.
+                logger.exception("error while delivering %s", type(event).__name__)
         if protocol.phase is Phase.CONNECTED or protocol.phase in (Phase.FAILED, Phase.STOPPED):
             self._connected.set()
 

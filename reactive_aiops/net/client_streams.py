@@ -8,8 +8,9 @@ reach ``publications(channel)``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import reactivex
 from reactivex import abc
@@ -40,8 +41,31 @@ class SubscriptionError(Exception):
         self.reason = reason
 
 
+logger = logging.getLogger("reactive_aiops.net.client")
+
+_T = TypeVar("_T")
+
+
 def _health(state: ConnectionState) -> ConnectionHealth:
     return state.health
+
+
+def _isolated(source: reactivex.Observable[_T]) -> reactivex.Observable[_T]:
+    """``source`` where an observer whose ``on_next`` raises is logged and skipped, so it
+    cannot starve the observers after it (a Subject stops at the first exception)."""
+
+    def subscribe(
+        observer: abc.ObserverBase[_T], scheduler: abc.SchedulerBase | None = None
+    ) -> abc.DisposableBase:
+        def on_next(value: _T) -> None:
+            try:
+                observer.on_next(value)
+            except Exception:
+                logger.exception("observer raised on %s", type(value).__name__)
+
+        return source.subscribe(on_next, observer.on_error, observer.on_completed)
+
+    return reactivex.create(subscribe)
 
 
 class ClientStreams:
@@ -53,14 +77,14 @@ class ClientStreams:
         self._actions: Subject[ConnectionAction] = Subject()
         self._events: Subject[Event] = Subject()
         self._channels: dict[str, Subject[Publication]] = {}
-        self.states: reactivex.Observable[ConnectionState] = self._states.pipe(
-            ops.distinct_until_changed(lambda s: s, lambda a, b: a is b)
+        self.states: reactivex.Observable[ConnectionState] = _isolated(
+            self._states.pipe(ops.distinct_until_changed(lambda s: s, lambda a, b: a is b))
         )
-        self.health: reactivex.Observable[ConnectionHealth] = self._states.pipe(
-            ops.map(_health), ops.distinct_until_changed()
+        self.health: reactivex.Observable[ConnectionHealth] = _isolated(
+            self._states.pipe(ops.map(_health), ops.distinct_until_changed())
         )
-        self.actions: reactivex.Observable[ConnectionAction] = self._actions
-        self.events: reactivex.Observable[Event] = self._events
+        self.actions: reactivex.Observable[ConnectionAction] = _isolated(self._actions)
+        self.events: reactivex.Observable[Event] = _isolated(self._events)
 
     @property
     def state(self) -> ConnectionState:
@@ -101,7 +125,7 @@ class ClientStreams:
             subject = self._channels.get(name)
             if subject is None:
                 subject = self._channels[name] = Subject()
-            inner = subject.subscribe(observer)
+            inner = _isolated(subject).subscribe(observer)
             acquire()
             released = False
 
