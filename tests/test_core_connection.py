@@ -79,6 +79,12 @@ def test_health() -> None:
     assert message_age(state, 4.0) == 1.5
     assert message_age(ConnectionState(), 4.0) is None
     assert connection_reducer(state, HealthSampled(4.0, 2.5, 12.0)) is state
+    for gone in (
+        ConnectionLost(5.0, 1006, "x", 1, 6.0),
+        ConnectionFailed(5.0, 3500, "x"),
+        Disconnected(5.0),
+    ):
+        assert connection_reducer(state, gone).health.messages_per_second == 0.0
 
 
 def test_actions_have_stable_names_and_work_in_a_store() -> None:

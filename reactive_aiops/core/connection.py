@@ -170,6 +170,13 @@ ConnectionAction = (
 # -- reducer ----------------------------------------------------------------------------------
 
 
+def _idle(health: ConnectionHealth) -> ConnectionHealth:
+    # No link, no traffic: a stale rate would read as a live one.
+    return (
+        health if not health.messages_per_second else attrs.evolve(health, messages_per_second=0.0)
+    )
+
+
 def _smooth(previous: float | None, sample: float) -> float:
     return sample if previous is None else previous + LATENCY_ALPHA * (sample - previous)
 
@@ -205,11 +212,19 @@ def connection_reducer(state: ConnectionState | None, act: object) -> Connection
                 reason=act.reason,
                 code=act.code,
                 since=act.at,
-                health=attrs.evolve(health, reconnects=health.reconnects + 1),
+                health=attrs.evolve(
+                    health, reconnects=health.reconnects + 1, messages_per_second=0.0
+                ),
             )
         case ConnectionFailed(at=at, code=code, reason=reason):
             return attrs.evolve(
-                state, status=Status.FAILED, next_retry_at=None, reason=reason, code=code, since=at
+                state,
+                status=Status.FAILED,
+                next_retry_at=None,
+                reason=reason,
+                code=code,
+                since=at,
+                health=_idle(health),
             )
         case Disconnected(at=at, reason=reason):
             return attrs.evolve(
@@ -219,6 +234,7 @@ def connection_reducer(state: ConnectionState | None, act: object) -> Connection
                 reason=reason,
                 code=0,
                 since=at,
+                health=_idle(health),
             )
         case LatencyMeasured(rtt=rtt):
             return attrs.evolve(
