@@ -125,7 +125,7 @@ class WebSocketManager:
         self._streams = ClientStreams()
         self._futures: dict[int, asyncio.Future[Result]] = {}
         self._wake = asyncio.Event()
-        self._outgoing: deque[str | CloseTransport] = deque()
+        self._outgoing: deque[str] = deque()
         self._outgoing_ready = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
@@ -364,9 +364,6 @@ class WebSocketManager:
         while True:
             while self._outgoing:
                 item = self._outgoing.popleft()
-                if isinstance(item, CloseTransport):
-                    await ws.close(item.code, item.reason)
-                    return
                 try:
                     await ws.send(item)
                 except ConnectionClosed:
@@ -407,8 +404,9 @@ class WebSocketManager:
                     future.set_exception(event.error)
         elif isinstance(event, CloseTransport):
             if self._ws is not None:
-                self._outgoing.append(event)
-                self._outgoing_ready.set()
+                # Not queued behind the writer: on a dead link a send may never finish.
+                self._outgoing.clear()
+                self._spawn(self._close_socket(self._ws, event))
         elif isinstance(event, RefreshNeeded):
             self._spawn(self._refresh())
         elif isinstance(event, SubscriptionFailed):
@@ -416,6 +414,16 @@ class WebSocketManager:
                 event.channel, SubscriptionError(event.channel, event.code, event.reason)
             )
         self._streams.apply(event, not isinstance(event, _NON_ACTIONS))
+
+    async def _close_socket(self, ws: ClientConnection, close: CloseTransport) -> None:
+        try:
+            async with asyncio.timeout(self._close_timeout + 0.5):
+                await ws.close(close.code, close.reason)
+        except TimeoutError:
+            pass
+        finally:
+            if ws.state.name != "CLOSED":
+                ws.transport.abort()  # the reader then ends and reports the close
 
     async def _refresh(self) -> None:
         if self._get_token is None:
