@@ -30,13 +30,11 @@ from reactive_aiops.core.connection import (
     ConnectionFailed,
     ConnectionLost,
     Disconnected,
-    DuplicatesDropped,
     HealthSampled,
     LatencyMeasured,
-    ResyncRequired,
 )
 from reactive_aiops.protocol.calls import Calls
-from reactive_aiops.protocol.channels import Channel, ChannelStatus, Delivery
+from reactive_aiops.protocol.channels import Channel, ChannelStatus
 from reactive_aiops.protocol.config import ClientConfig
 from reactive_aiops.protocol.errors import (
     ClientClosed,
@@ -50,11 +48,9 @@ from reactive_aiops.protocol.events import (
     CommandFailed,
     CommandSucceeded,
     Event,
-    PublicationReceived,
     RefreshNeeded,
-    Subscribed,
-    SubscriptionFailed,
 )
+from reactive_aiops.protocol.subscriptions import Subscriptions
 from reactive_aiops.wire import (
     MAX_ID,
     ClientMessage,
@@ -83,7 +79,6 @@ from reactive_aiops.wire import (
     decode_replies,
     encode_commands,
     is_reconnectable,
-    is_resubscribable,
     is_retryable_error,
 )
 
@@ -159,7 +154,7 @@ class ClientProtocol:
         self._last_received = 0.0
         self._refresh_at: float | None = None
         self._refresh_inflight = False
-        self._channels: dict[str, Channel] = {}
+        self._subs = Subscriptions(config.backoff, rand)
         self._inflight: dict[int, _Inflight] = {}
         self._calls = Calls(config.outbox_size)
         self._out: list[ClientMessage] = []
@@ -315,13 +310,8 @@ class ClientProtocol:
         if ping_deadline is not None and now >= ping_deadline:
             self._close(ClientCode.NO_PING, "no ping", retry=True)
             return
-        for channel in self._channels.values():
-            if (
-                channel.status is ChannelStatus.PENDING
-                and channel.retry_at is not None
-                and now >= channel.retry_at
-            ):
-                self._send_subscribe(channel, now)
+        for channel in self._subs.due(now):
+            self._send_subscribe(channel, now)
         if self._refresh_at is not None and now >= self._refresh_at:
             self._refresh_at = None
             self._refresh_inflight = True
@@ -346,11 +336,9 @@ class ClientProtocol:
             ping_deadline = self._ping_deadline()
             if ping_deadline is not None:
                 times.append(ping_deadline)
-            times.extend(
-                c.retry_at
-                for c in self._channels.values()
-                if c.status is ChannelStatus.PENDING and c.retry_at is not None
-            )
+            retry = self._subs.next_retry()
+            if retry is not None:
+                times.append(retry)
             if self._refresh_at is not None:
                 times.append(self._refresh_at)
             times.append(self._window_start + self.config.health_interval)
@@ -363,25 +351,16 @@ class ClientProtocol:
         connected). A FAILED channel is retried when a new reference arrives."""
         if not channel:
             raise ValueError("channel name must be a non-empty string")
-        state = self._channels.get(channel)
-        if state is None:
-            state = self._channels[channel] = Channel(channel)
-        state.refs += 1
-        if state.status is ChannelStatus.FAILED:
-            state.status = ChannelStatus.PENDING
+        state = self._subs.acquire(channel)
         if state.status is ChannelStatus.PENDING and self.phase is Phase.CONNECTED:
             self._send_subscribe(state, now)
         return state.refs == 1
 
     def unsubscribe(self, channel: str, now: float) -> bool:
         """Drop a reference; True if it was the last (the channel and its position are gone)."""
-        state = self._channels.get(channel)
+        state = self._subs.release(channel)
         if state is None:
             return False
-        state.refs -= 1
-        if state.refs > 0:
-            return False
-        del self._channels[channel]
         active = state.status in (ChannelStatus.SUBSCRIBING, ChannelStatus.SUBSCRIBED)
         if active and self.phase is Phase.CONNECTED:
             self._send(UnsubscribeRequest(channel=channel), now, "unsubscribe")
@@ -389,12 +368,11 @@ class ClientProtocol:
 
     def channels(self) -> dict[str, ChannelStatus]:
         """Wanted channels and their status."""
-        return {name: c.status for name, c in self._channels.items()}
+        return self._subs.statuses()
 
     def position(self, channel: str) -> StreamPosition | None:
         """Last applied stream position of ``channel`` (None if unknown or unpositioned)."""
-        state = self._channels.get(channel)
-        return None if state is None else state.position
+        return self._subs.position(channel)
 
     def call(self, request: Request, now: float, timeout: float | None = None) -> int:
         """Issue a command (rpc, publish, history, presence...); returns a key that a later
@@ -516,9 +494,7 @@ class ClientProtocol:
         self._refresh_at = None
         self._refresh_inflight = False
         self._ping, self._pong = 0, False
-        for channel in self._channels.values():
-            channel.connection_lost()
-            channel.command_id = 0
+        self._subs.connection_lost()
 
     def _fail_calls(self, error: Exception) -> None:
         for key in self._calls.clear():
@@ -591,9 +567,8 @@ class ClientProtocol:
         if result.expires and self.config.has_token_fetcher:
             self._refresh_at = now + self._refresh_delay(result.ttl)
         self._events.append(Connected(now, result.client))
-        for channel in self._channels.values():
-            if channel.status is ChannelStatus.PENDING:
-                self._send_subscribe(channel, now)
+        for channel in self._subs.due(now):
+            self._send_subscribe(channel, now)
         for key, call in self._calls.drain_outbox():
             call.wire_id = self._send(call.request, now, "call", key=key)
 
@@ -601,27 +576,16 @@ class ClientProtocol:
         return max(ttl - self.config.refresh_margin, ttl / 2)
 
     def _on_subscribe_reply(self, name: str, msg_id: int, result: object, now: float) -> None:
-        channel = self._channels.get(name)
+        channel = self._subs.get(name)
         if channel is None or channel.command_id != msg_id:
             return  # unsubscribed (or resubscribed) meanwhile
         channel.command_id = 0
         if isinstance(result, Error):
-            if is_retryable_error(result.code, result.temporary):
-                if channel.retry_delays is None:
-                    channel.retry_delays = self.config.backoff.delays(self._rand)
-                channel.status = ChannelStatus.PENDING
-                channel.retry_at = now + next(channel.retry_delays)
-            else:
-                channel.status = ChannelStatus.FAILED
-                self._events.append(SubscriptionFailed(name, result.code, result.message))
-            return
-        if not isinstance(result, SubscribeResult):
+            self._events.extend(self._subs.failed(channel, result, now))
+        elif isinstance(result, SubscribeResult):
+            self._events.extend(self._subs.subscribed(channel, result, now))
+        else:
             self._close(ClientCode.BAD_PROTOCOL, "bad protocol: subscribe answered", retry=True)
-            return
-        delivery = channel.subscribed(result)
-        recovered = result.recovered and delivery.resync is None
-        self._events.append(Subscribed(name, result, recovered))
-        self._deliver(name, delivery, now)
 
     def _on_refresh_reply(self, result: object, now: float) -> None:
         self._refresh_inflight = False
@@ -635,19 +599,12 @@ class ClientProtocol:
     def _on_push(self, push: Push, now: float) -> None:
         body = push.body
         if isinstance(body, Publication):
-            channel = self._channels.get(push.channel)
-            if channel is not None:
-                self._deliver(push.channel, channel.publications((body,)), now)
+            self._events.extend(self._subs.publication(push.channel, body, now))
         elif isinstance(body, UnsubscribePush):
-            channel = self._channels.get(push.channel)
-            if channel is None:
-                return
-            if is_resubscribable(body.code):
-                channel.server_unsubscribed()
-                self._send_subscribe(channel, now)
-            else:
-                channel.status = ChannelStatus.FAILED
-                self._events.append(SubscriptionFailed(push.channel, body.code, body.reason))
+            resubscribe, events = self._subs.server_unsubscribed(push.channel, body)
+            self._events.extend(events)
+            if resubscribe is not None:
+                self._send_subscribe(resubscribe, now)
         elif isinstance(body, Disconnect):
             reason = body.reason or f"disconnect {body.code}"
             if is_reconnectable(body.code):
@@ -655,10 +612,3 @@ class ClientProtocol:
             else:
                 self._fail(now, body.code, reason)
         # join/leave/message/subscribe/refresh pushes: not used by this client (docs/protocol.md)
-
-    def _deliver(self, name: str, delivery: Delivery, now: float) -> None:
-        if delivery.resync is not None:
-            self._events.append(ResyncRequired(name, delivery.resync, now))
-        if delivery.duplicates:
-            self._events.append(DuplicatesDropped(name, delivery.duplicates))
-        self._events.extend(PublicationReceived(name, pub) for pub in delivery.apply)
