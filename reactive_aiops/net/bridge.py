@@ -142,8 +142,9 @@ def publication_action(channel: str, pub: Publication, epoch: str) -> object:
             # a newer schema: let the event table say so (UnknownEvent) rather than "malformed"
             meta = EventMeta(channel, etype, version, offset=offset, epoch=epoch or None)
             return ServerEvent(meta, data.get("data"))
-        meta = EventMeta(channel, etype if isinstance(etype, str) else "", offset=offset,
-                         epoch=epoch or None)
+        meta = EventMeta(
+            channel, etype if isinstance(etype, str) else "", offset=offset, epoch=epoch or None
+        )
         return MalformedEvent(meta, data, exc.reason)
     meta = EventMeta(
         channel,
