@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -460,3 +461,16 @@ async def test_connect_again_after_a_terminal_failure(server: ScriptedServer) ->
     assert manager.state.status is Status.CONNECTED
     assert server.connects == 2
     await manager.close()
+
+
+@pytest.mark.asyncio
+async def test_timer_sleep_never_swallows_a_cancel_racing_a_poke() -> None:
+    # Regression: with asyncio.wait_for (3.11, CPython gh-86296) a cancel arriving together
+    # with poke() was lost and the connection pump waited on the timers task forever.
+    manager = WebSocketManager("ws://127.0.0.1:9/", config=FAST)
+    sleeper = asyncio.ensure_future(manager._sleep_until(time.time() + 100))
+    await asyncio.sleep(0)
+    manager.poke()
+    sleeper.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sleeper

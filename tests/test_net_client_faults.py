@@ -42,7 +42,7 @@ async def test_blackholed_link_is_declared_dead_and_recovered() -> None:
                 clock=clock,
                 rand=lambda: 0.0,
                 open_timeout=0.5,
-                close_timeout=0.2,
+                close_timeout=30.0,  # a polite close on the dead link would hang the test
             )
             clock.add_listener(manager.poke)
             await manager.connect()
@@ -56,7 +56,7 @@ async def test_blackholed_link_is_declared_dead_and_recovered() -> None:
             await server.publish("anomalies", 2)  # lost in the hole
             await server.publish("anomalies", 3)
             clock.advance(35.0)  # ping 25 + 10 s grace: dead, while TCP still looks fine
-            await until(lambda: manager.state.code == ClientCode.NO_PING, "declared dead")
+            await until(lambda: manager.state.code == ClientCode.NO_PING, "declared dead", wait=1.0)
             assert manager.state.status in (Status.RECONNECTING, Status.CONNECTING)
             proxy.restore()
             await until(lambda: manager.state.status is Status.CONNECTED, "reconnected")

@@ -188,7 +188,7 @@ def test_no_ping_within_window_declares_the_connection_dead() -> None:
     h.tick_to(start + 20 + 34.9)
     assert not h.of(CloseTransport)
     h.tick_to(start + 20 + 35)
-    assert h.of(CloseTransport) == [CloseTransport(1000, "no ping")]
+    assert h.of(CloseTransport) == [CloseTransport(1000, "no ping", abort=True)]
     h.closed(1000, "")
     lost = h.of(ConnectionLost)[-1]
     assert (lost.code, lost.reason) == (ClientCode.NO_PING, "no ping")
@@ -207,7 +207,7 @@ def test_connect_timeout_reconnects() -> None:
     h.p.start(h.clock.now)
     h.open()
     h.tick_to(h.clock.now + 5.0)
-    assert h.of(CloseTransport)
+    assert h.of(CloseTransport)[-1].abort  # an unresponsive peer gets no closing handshake
     h.closed(1000)
     assert h.of(ConnectionLost)[-1].code == ClientCode.CONNECT_TIMEOUT
 
@@ -703,7 +703,7 @@ def test_malformed_frame_processes_the_good_prefix_then_reconnects() -> None:
     h.p.receive_text('{"push":{"channel":"a","pub":{"data":1}}}\n{"id":"x"}', h.clock.now)
     h.pump()
     assert len(h.of(PublicationReceived)) == 1
-    assert h.of(CloseTransport)
+    assert h.of(CloseTransport)[-1].abort is False  # a live but confused peer: close politely
     h.closed(1000)
     lost = h.of(ConnectionLost)[-1]
     assert lost.code == ClientCode.BAD_PROTOCOL

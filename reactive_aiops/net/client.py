@@ -274,8 +274,11 @@ class WebSocketManager:
     async def _sleep_until(self, deadline: float | None) -> None:
         self._wake.clear()
         delay = None if deadline is None else max(0.0, deadline - self._clock())
+        # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel that arrives when
+        # the event is already set (CPython gh-86296), which wedged the timers task.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), delay)
+            async with asyncio.timeout(delay):
+                await self._wake.wait()
 
     async def _fetch_token(self) -> bool:
         assert self._get_token is not None
@@ -416,6 +419,9 @@ class WebSocketManager:
         self._streams.apply(event, not isinstance(event, _NON_ACTIONS))
 
     async def _close_socket(self, ws: ClientConnection, close: CloseTransport) -> None:
+        if close.abort:
+            ws.transport.abort()  # a dead peer would only make us wait for close_timeout
+            return
         try:
             async with asyncio.timeout(self._close_timeout + 0.5):
                 await ws.close(close.code, close.reason)

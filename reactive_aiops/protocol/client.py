@@ -117,6 +117,10 @@ class _Close:
 
 
 _OPEN = (Phase.CONNECTING, Phase.CONNECTED)
+#: Reasons that mean the peer is unreachable: abort the socket rather than close it politely.
+_DEAD_LINK_CODES = frozenset(
+    {ClientCode.NO_PING, ClientCode.CONNECT_TIMEOUT, ClientCode.SUBSCRIBE_TIMEOUT}
+)
 
 
 class ClientProtocol:
@@ -456,7 +460,8 @@ class ClientProtocol:
         self._pending_close = _Close(code, reason, retry, immediate)
         self.phase = Phase.CLOSING
         self._out.clear()  # nothing more goes to a socket we are closing
-        self._events.append(CloseTransport(CLIENT_CLOSE_CODE, reason[:120]))
+        dead = code in _DEAD_LINK_CODES
+        self._events.append(CloseTransport(CLIENT_CLOSE_CODE, reason[:120], abort=dead))
 
     def _fail(self, now: float, code: int, reason: str, *, close: bool = True) -> None:
         self._out.clear()

@@ -60,10 +60,13 @@ class CommandFailed:
 
 @attrs.frozen
 class CloseTransport:
-    """Close the socket with ``code``/``reason``, then call ``transport_closed``."""
+    """Close the socket with ``code``/``reason``, then call ``transport_closed``. With
+    ``abort`` the link is believed dead (no ping, a timeout): drop it at once, no closing
+    handshake, so the loss is reported without waiting for a peer that will never answer."""
 
     code: int
     reason: str
+    abort: bool = False
 
 
 @attrs.frozen
