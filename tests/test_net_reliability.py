@@ -5,9 +5,7 @@ by a FaultProxy in between. Figures measured here are quoted in docs/reliability
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -43,8 +41,6 @@ from reactive_aiops.server.app import EventServer
 from reactive_aiops.testing.clock import ManualClock
 
 STREAM = 10_000
-#: WebSocketManager's default close_timeout (the closing handshake wait)
-CLIENT_CLOSE_TIMEOUT = 1.0
 
 
 def _figure(name: str, value: object) -> None:
@@ -271,9 +267,9 @@ async def test_silent_blackhole_is_detected_by_the_heartbeat_then_recovers_with_
         decided_at, why = timeline.dropped[0]
         assert why == "no ping"
         assert decided_at - start <= bound + 0.25
-        # the state learns it once the client's closing handshake with the dead peer gave up
+        # the client aborts a dead link (no closing handshake), so the state knows at once
         reported = timeline.lost[0][0] - start
-        assert reported <= bound + CLIENT_CLOSE_TIMEOUT + 0.25
+        assert reported <= bound + 0.25
         assert timeline.lost[0][1].reason == "no ping"
         healed = timeline.loop.time()
         proxy.restore()
@@ -289,33 +285,6 @@ async def test_silent_blackhole_is_detected_by_the_heartbeat_then_recovers_with_
         _figure("blackhole: connected again after restore (s)",
                 round(timeline.connected[0] - healed, 3))
         _figure("blackhole: caught up after restore (s)", round(caught_up - healed, 3))
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "net/client.py: after deciding 'no ping' the manager performs a WebSocket closing "
-        "handshake (ws.close) with the dead peer and reports ConnectionLost only when it times "
-        "out (close_timeout, 1 s), so the connection state lags the heartbeat bound by "
-        "close_timeout; it should abort the transport on a dead link"
-    ),
-)
-@pytest.mark.asyncio
-async def test_connection_state_reports_a_blackholed_link_lost_within_the_heartbeat_bound() -> None:
-    config = fast_config()
-    async with server_behind_proxy() as (server, proxy), live_client(
-        proxied_url(server, proxy), config=config
-    ) as live:
-        timeline = Timeline(live.manager)
-        seed_channels(server, "seed")
-        await wait_until(lambda: _all_subscribed(server))
-        await _publish_stream(server, 0, 10, "x")
-        await wait_until(lambda: "a9" in live.store.state.anomalies)
-        bound = server.config.ping_interval + config.max_server_ping_delay
-        start = timeline.loop.time()
-        proxy.blackhole()
-        await wait_until(lambda: bool(timeline.lost), within=bound + 3, what="dead link")
-        assert timeline.lost[0][0] - start <= bound + 0.25
 
 
 @pytest.mark.asyncio
@@ -441,19 +410,10 @@ async def test_reconnecting_to_a_quiet_channel_needs_no_resync() -> None:
         assert dict(live.store.state.connection.resyncs) == {}
 
 
-@pytest.mark.xfail(
-    sys.version_info < (3, 12),
-    strict=True,
-    reason=(
-        "net/client.py _sleep_until: on Python 3.11 asyncio.wait_for swallows a cancellation "
-        "that arrives when the awaited event is already set (CPython gh-86296); a command issued "
-        "as the socket dies poke()s the timers task in the same iteration as timer.cancel(), the "
-        "cancel is lost, _serve_one_connection awaits the timers task forever and the client "
-        "stays CONNECTED on a dead socket: no heartbeat, no reconnect, close() hangs"
-    ),
-)
 @pytest.mark.asyncio
 async def test_a_command_issued_as_the_link_dies_does_not_wedge_the_client() -> None:
+    # regression: on 3.11 asyncio.wait_for lost the timers task's cancel when a command poked it
+    # as the socket died (CPython gh-86296), leaving the client CONNECTED on a dead socket
     config = fast_config()
     async with server_behind_proxy() as (server, proxy):
         manager = WebSocketManager(
@@ -472,11 +432,11 @@ async def test_a_command_issued_as_the_link_dies_does_not_wedge_the_client() -> 
             store.dispatch(AcknowledgeAnomaly("a0", command_id="c-at-the-cut"))
             bound = server.config.ping_interval + config.max_server_ping_delay
             await wait_until(
-                lambda: proxy.accepted > 1, within=bound + CLIENT_CLOSE_TIMEOUT + 1, what="retry"
+                lambda: proxy.accepted > 1, within=bound + 2, what="retry"
             )
+            await wait_until(lambda: not store.state.optimistic.transactions, what="commit")
+            assert store.state.anomalies["a0"].version == 2
         finally:
             await bridge.aclose()
-            # a wedged client's close() never returns; cancelling it unwedges the pump
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(3):
-                    await manager.close()
+            async with asyncio.timeout(5):
+                await manager.close()
