@@ -49,9 +49,7 @@ class _EpicRunner:
         except Exception as exc:  # an epic factory bug must not kill the store
             self._failed(exc)
             return
-        self._subscription.disposable = output.subscribe(
-            on_next=self._emit, on_error=self._failed
-        )
+        self._subscription.disposable = output.subscribe(on_next=self._emit, on_error=self._failed)
 
     def _emit(self, action: Any) -> None:
         # A successful emission proves the epic works again, so the next failure backs off
