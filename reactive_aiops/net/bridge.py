@@ -46,6 +46,7 @@ from another thread are handed to the loop with ``call_soon_threadsafe``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Literal
@@ -114,6 +115,8 @@ AIOPS_CHANNELS: tuple[str, ...] = (CHANNEL_DETECTORS, CHANNEL_ANOMALIES, CHANNEL
 Reload = Callable[[str, str], Awaitable[Iterable[object]]]
 
 LostPolicy = Literal["keep", "revert"]
+
+_log = logging.getLogger("reactive_aiops.net.client")
 
 _CONNECTION_ACTIONS = (
     Connecting,
@@ -253,8 +256,10 @@ class StoreBridge:
             raise RuntimeError("StoreBridge already started")
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
-        # events first: the Subscribed of a channel must be seen before its publications
-        self._subscriptions.append(self.manager.events.subscribe(self._on_event))
+        # events first: the Subscribed of a channel must be seen before its publications.
+        # One list per received frame: its publications are applied as one Batch (one store
+        # notification, one selector run per frame), everything else one by one, in order.
+        self._subscriptions.append(self.manager.event_batches.subscribe(self._on_events))
         for channel in self.channels:
             self._subscriptions.append(
                 self.manager.publications(channel).subscribe(on_error=lambda _e: None)
@@ -283,6 +288,41 @@ class StoreBridge:
     def _dispatch(self, act: object) -> None:
         assert self._api is not None
         self._api.dispatch(act)
+
+    def _on_events(self, events: list[Any]) -> None:
+        run: list[object] = []
+        for event in events:
+            if type(event) is PublicationReceived:
+                channel = event.channel
+                epoch = self._epochs.get(channel, "")
+                run.append(publication_action(channel, event.publication, epoch))
+                continue
+            if run:
+                self._dispatch_run(run)
+                run = []
+            self._guarded(self._on_event, event)
+        if run:
+            self._dispatch_run(run)
+
+    def _dispatch_run(self, run: list[object]) -> None:
+        if len(run) > 1:
+            try:
+                self._dispatch(Batch(tuple(run)))
+                return
+            except Exception:
+                # Nothing was applied (a Batch is all or nothing): go one by one, so only the
+                # event that fails is lost, as without batching.
+                pass
+        for act in run:
+            self._guarded(self._dispatch, act)
+
+    @staticmethod
+    def _guarded(handle: Callable[[Any], None], item: object) -> None:
+        try:
+            handle(item)
+        except Exception:
+            # Delivery goes on (as the manager does for a raising observer).
+            _log.exception("error while delivering %s", type(item).__name__)
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, PublicationReceived):

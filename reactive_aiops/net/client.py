@@ -161,6 +161,13 @@ class WebSocketManager:
         interleaved exactly as they happened."""
         return self._streams.events
 
+    @property
+    def event_batches(self) -> reactivex.Observable[list[Event]]:
+        """The same events as :attr:`events`, one list per protocol step (e.g. every message of
+        one received frame), emitted after each event of the list was delivered to ``events``.
+        A bridge uses it to apply a frame's publications together (one store notification)."""
+        return self._streams.event_batches
+
     def publications(self, channel: str) -> reactivex.Observable[Publication]:
         """Publications of ``channel``, each offset once and in order. Subscribing holds a
         reference to the channel (subscribed on the server while any is held, restored after
@@ -386,12 +393,15 @@ class WebSocketManager:
         if frames and self._ws is not None:
             self._outgoing.extend(frames)
             self._outgoing_ready.set()
-        for event in protocol.events_received():
+        events = protocol.events_received()
+        for event in events:
             try:
                 self._handle(event)
             except Exception:
                 # An observer that raises must not stop the pump: log it and go on.
                 logger.exception("error while delivering %s", type(event).__name__)
+        if events:
+            self._streams.apply_batch(events)
         if protocol.phase is Phase.CONNECTED or protocol.phase in (Phase.FAILED, Phase.STOPPED):
             self._connected.set()
 

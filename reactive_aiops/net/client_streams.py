@@ -76,6 +76,7 @@ class ClientStreams:
         self._states: BehaviorSubject[ConnectionState] = BehaviorSubject(self._state)
         self._actions: Subject[ConnectionAction] = Subject()
         self._events: Subject[Event] = Subject()
+        self._batches: Subject[list[Event]] = Subject()
         self._channels: dict[str, Subject[Publication]] = {}
         self.states: reactivex.Observable[ConnectionState] = _isolated(
             self._states.pipe(ops.distinct_until_changed(lambda s: s, lambda a, b: a is b))
@@ -85,6 +86,7 @@ class ClientStreams:
         )
         self.actions: reactivex.Observable[ConnectionAction] = _isolated(self._actions)
         self.events: reactivex.Observable[Event] = _isolated(self._events)
+        self.event_batches: reactivex.Observable[list[Event]] = _isolated(self._batches)
 
     @property
     def state(self) -> ConnectionState:
@@ -100,6 +102,12 @@ class ClientStreams:
                 self._states.on_next(new)
             self._actions.on_next(event)  # type: ignore[arg-type]
         self._events.on_next(event)
+
+    def apply_batch(self, events: list[Event]) -> None:
+        """Tell ``event_batches`` observers about the events of one protocol step (one frame),
+        after each went through :meth:`apply`. Skipped while nobody listens."""
+        if self._batches.observers:
+            self._batches.on_next(events)
 
     def publish(self, channel: str, publication: Publication) -> None:
         """Deliver one in-order publication to the channel's observers."""
@@ -151,6 +159,7 @@ class ClientStreams:
         self._channels.clear()
         self._actions.on_completed()
         self._events.on_completed()
+        self._batches.on_completed()
         self._states.on_completed()
 
 
