@@ -140,6 +140,21 @@ class Channel:
             apply.append(pub)
         return Delivery(tuple(apply), duplicates, resync)
 
+    def take_next(self, pub: Publication) -> bool:
+        """The hot path of :meth:`publications` for one push: True (position advanced) when
+        ``pub`` is to be applied with nothing else to report -- the channel is subscribed and
+        ``pub`` is unpositioned or exactly the next offset. False means "not that simple": call
+        :meth:`publications` (nothing was changed)."""
+        if self.status is not ChannelStatus.SUBSCRIBED:
+            return False
+        offset = pub.offset
+        if offset == 0 or not self.positioned:
+            return True
+        if offset == self.offset + 1:
+            self.offset = offset
+            return True
+        return False
+
     def connection_lost(self) -> None:
         """The socket dropped: resubscribe (with recovery if possible) after reconnect."""
         if self.status is not ChannelStatus.FAILED:

@@ -48,6 +48,7 @@ from reactive_aiops.protocol.events import (
     CommandFailed,
     CommandSucceeded,
     Event,
+    PublicationReceived,
     RefreshNeeded,
 )
 from reactive_aiops.protocol.subscriptions import Subscriptions
@@ -603,7 +604,13 @@ class ClientProtocol:
 
     def _on_push(self, push: Push, now: float) -> None:
         body = push.body
-        if isinstance(body, Publication):
+        if type(body) is Publication:
+            channel = self._subs.get(push.channel)
+            if channel is not None and channel.take_next(body):
+                self._events.append(PublicationReceived(push.channel, body))
+            else:
+                self._events.extend(self._subs.publication(push.channel, body, now))
+        elif isinstance(body, Publication):
             self._events.extend(self._subs.publication(push.channel, body, now))
         elif isinstance(body, UnsubscribePush):
             resubscribe, events = self._subs.server_unsubscribed(push.channel, body)
