@@ -47,21 +47,36 @@ HEALTH_UPDATED = "health.updated"
 
 def _strict_str(value: Any, type_: Any) -> Any:
     # Also reached for the models' StrEnums (str subclasses): those are looked up by value.
-    if not isinstance(value, str):
+    # The exact-type checks first are the hot path (JSON gives exact types); the enum member is
+    # read from the enum's own value map, as ``type_(value)`` would find it, minus the call.
+    if type(value) is str:
+        if type_ is str:
+            return value
+        member = getattr(type_, "_value2member_map_", _NO_MAP).get(value)
+        if member is not None:
+            return member
+    elif not isinstance(value, str):
         raise ValueError(f"expected a string, got {type(value).__name__} {value!r:.40}")
     return value if type_ is str else type_(value)
 
 
 def _strict_int(value: Any, _type: Any) -> int:
+    if type(value) is int:
+        return value
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"expected an integer, got {type(value).__name__} {value!r:.40}")
     return value
 
 
 def _strict_float(value: Any, _type: Any) -> float:
+    if type(value) is float:
+        return value
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ValueError(f"expected a number, got {type(value).__name__} {value!r:.40}")
     return float(value)
+
+
+_NO_MAP: dict[str, Any] = {}
 
 
 def aiops_converter() -> cattrs.Converter:

@@ -116,6 +116,11 @@ class EventRoute(Generic[P]):
         return channel == pattern
 
 
+_Compiled = tuple[EventRoute[Any], Callable[[Any, Any], Any], bool]
+#: Bound on the table's compiled-route cache (one entry per channel, type and version seen).
+_MAX_COMPILED = 1024
+
+
 class EventTable:
     """Decodes wire events to domain actions by (channel, event type, schema version).
 
@@ -136,6 +141,9 @@ class EventTable:
                 raise ValueError(f"duplicate event route {key}")
             seen.add(key)
             self._by_type.setdefault(route.event_type, []).append(route)
+        #: (channel, type, version) -> (route, its payload's structure hook, payload is attrs);
+        #: filled on first use, so the per-event cost is one dict lookup (bounded, see decode).
+        self._compiled: dict[tuple[str, str, int], _Compiled] = {}
 
     @property
     def routes(self) -> tuple[EventRoute[Any], ...]:
@@ -155,13 +163,22 @@ class EventTable:
         Returns :class:`UnknownEvent` when no route matches and :class:`MalformedEvent` when the
         payload does not decode (or ``build`` rejects it with ``ValueError``/``TypeError``).
         """
-        route = self.route_for(meta)
-        if route is None:
-            return UnknownEvent(meta, data, self._why_unknown(meta))
-        if attrs.has(route.payload) and not isinstance(data, Mapping):
+        key = (meta.channel, meta.event_type, meta.version)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            route = self.route_for(meta)
+            if route is None:
+                return UnknownEvent(meta, data, self._why_unknown(meta))
+            hook = self.converter.get_structure_hook(route.payload)
+            compiled = (route, hook, attrs.has(route.payload))
+            if len(self._compiled) >= _MAX_COMPILED:  # many per-entity channels: start over
+                self._compiled.clear()
+            self._compiled[key] = compiled
+        route, structure, wants_object = compiled
+        if wants_object and type(data) is not dict and not isinstance(data, Mapping):
             return MalformedEvent(meta, data, f"expected a JSON object, got {type(data).__name__}")
         try:
-            payload: object = self.converter.structure(data, route.payload)
+            payload: object = structure(data, route.payload)
             return route.build(payload, meta)
         except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
             return MalformedEvent(meta, data, describe_error(exc))
