@@ -406,6 +406,10 @@ class WebSocketManager:
             self._connected.set()
 
     def _handle(self, event: Event) -> None:
+        if type(event) is PublicationReceived:  # the hot path: nothing else to do for it
+            self._streams.publish(event.channel, event.publication)
+            self._streams.apply(event, False)
+            return
         if isinstance(event, PublicationReceived):
             self._streams.publish(event.channel, event.publication)
         elif isinstance(event, CommandSucceeded | CommandFailed):

@@ -101,7 +101,8 @@ class ClientStreams:
                 self._state = new
                 self._states.on_next(new)
             self._actions.on_next(event)  # type: ignore[arg-type]
-        self._events.on_next(event)
+        if self._events.observers:  # a bridge may listen to event_batches only
+            self._events.on_next(event)
 
     def apply_batch(self, events: list[Event]) -> None:
         """Tell ``event_batches`` observers about the events of one protocol step (one frame),
