@@ -154,3 +154,15 @@ def test_empty_streams_are_forgotten_with_their_last_subscriber() -> None:
     broker.publish("c", {})
     broker.unsubscribe("c", sink)
     assert broker.peek("c") is not None  # a stream with publications keeps its position
+
+
+def test_a_quiet_channel_keeps_its_epoch_when_its_last_subscriber_leaves() -> None:
+    # A reconnecting client must be able to recover a channel that never had a publication.
+    broker, _clock = make()
+    first = Sink()
+    result = broker.subscribe("health", first)
+    broker.unsubscribe("health", first)
+    assert broker.channel_count == 0  # still forgotten: made-up names cannot grow the broker
+    again = broker.subscribe("health", Sink(), recover=True, offset=0, epoch=result.epoch)
+    assert again.recovered
+    assert again.epoch == result.epoch

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -74,6 +74,10 @@ class _Stream:
         self.subscribers: dict[int, Subscriber] = {}
 
 
+#: empty streams whose epoch is remembered after their last subscriber left
+_MAX_IDLE_EPOCHS = 4096
+
+
 def _random_epoch() -> str:
     return secrets.token_hex(4)
 
@@ -98,12 +102,17 @@ class Broker:
         self._clock = clock
         self._new_epoch = new_epoch
         self._streams: dict[str, _Stream] = {}
+        # Epochs of empty streams forgotten with their last subscriber. Reusing one when the
+        # channel comes back is truthful (nothing was ever published on it) and spares a client
+        # that reconnects to a quiet channel a needless resync. Bounded, oldest forgotten first.
+        self._idle_epochs: OrderedDict[str, str] = OrderedDict()
         self.published = 0
 
     def _stream(self, channel: str, now: float) -> _Stream:
         stream = self._streams.get(channel)
         if stream is None:
-            stream = self._streams[channel] = _Stream(self._new_epoch(), now)
+            epoch = self._idle_epochs.pop(channel, None) or self._new_epoch()
+            stream = self._streams[channel] = _Stream(epoch, now)
         elif now - stream.last_publish > self._stream_ttl and stream.top:
             # Expired: the old positions mean nothing any more; a new epoch says so.
             stream.epoch = self._new_epoch()
@@ -183,6 +192,9 @@ class Broker:
             stream.subscribers.pop(id(subscriber), None)
             if not stream.subscribers and stream.top == 0:
                 del self._streams[channel]
+                self._idle_epochs[channel] = stream.epoch
+                if len(self._idle_epochs) > _MAX_IDLE_EPOCHS:
+                    self._idle_epochs.popitem(last=False)
 
     def peek(self, channel: str) -> tuple[int, str, tuple[Publication, ...]] | None:
         """``(top, epoch, history)`` of an existing stream, or None; never creates one."""
