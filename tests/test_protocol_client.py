@@ -527,7 +527,9 @@ def test_subscribe_errors_retry_or_fail() -> None:
     h.server(Reply(ids["f"], Error(103, "permission denied")))
     assert h.of(SubscriptionFailed) == [SubscriptionFailed("f", 103, "permission denied")]
     assert h.take_sent() == []
-    h.tick_to(h.clock.now + 0.25)
+    h.tick_to(h.clock.now + 0.49)  # rand 0.5 x the default first window of 1 s
+    assert h.take_sent() == []
+    h.tick_to(h.clock.now + 0.01)
     assert h.take_sent()[0]["subscribe"]["channel"] == "t"
 
 

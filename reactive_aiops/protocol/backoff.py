@@ -15,7 +15,7 @@ import attrs
 
 
 def backoff(
-    initial: float = 0.5,
+    initial: float = 1.0,
     maximum: float = 20.0,
     factor: float = 2.0,
     rand: Callable[[], float] = random.random,
@@ -35,7 +35,10 @@ class BackoffPolicy:
     starts again from ``initial`` (so a server that accepts and immediately drops us still backs
     off)."""
 
-    initial: float = 0.5
+    # The first retry is drawn from [0, 1 s]: 0.5 s on average, as the SDKs do, yet a fleet of
+    # clients dropped by one server restart spreads over a whole second (a [0, 0.5 s] window put
+    # 64-70 of 200 clients into the worst 100 ms in the storm test; this puts well under 50).
+    initial: float = 1.0
     maximum: float = 20.0
     factor: float = 2.0
     reset_after: float = 10.0
