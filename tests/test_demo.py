@@ -28,7 +28,7 @@ EXPECTED_LINES = [
 
 
 def test_demo_prints_the_timeline_and_exits_zero(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
+    assert main(["demo", "--scripted"]) == 0
     lines = capsys.readouterr().out.splitlines()
     for expected in EXPECTED_LINES:
         assert expected in lines
@@ -47,21 +47,21 @@ def test_demo_prints_the_timeline_and_exits_zero(capsys: pytest.CaptureFixture[s
 
 
 def test_demo_output_is_deterministic(capsys: pytest.CaptureFixture[str]) -> None:
-    main(["demo"])
+    main(["demo", "--scripted"])
     first = capsys.readouterr().out
-    main(["demo"])
+    main(["demo", "--scripted"])
     assert capsys.readouterr().out == first
 
 
 def test_negative_delay_is_refused() -> None:
     with pytest.raises(SystemExit, match="delay"):
-        main(["demo", "--delay", "-1"])
+        main(["demo", "--scripted", "--delay", "-1"])
 
 
 def test_delay_pauses_between_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
     monkeypatch.setattr(demo.time, "sleep", slept.append)
-    assert main(["demo", "--delay", "0.25"]) == 0
+    assert main(["demo", "--scripted", "--delay", "0.25"]) == 0
     assert slept == [0.25] * len(demo.scenario())
 
 
@@ -117,7 +117,7 @@ def test_a_closed_pipe_ends_the_output_quietly(monkeypatch: pytest.MonkeyPatch) 
     try:
         stdout = _ClosedPipe(write_end)
         monkeypatch.setattr(sys, "stdout", stdout)
-        assert main(["demo"]) == 0
+        assert main(["demo", "--scripted"]) == 0
         assert stdout.writes == 1  # gave up after the first failure
     finally:
         os.close(read_end)
