@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar, overload
 
@@ -110,16 +111,20 @@ def combine_reducers(
     # attrs.evolve re-reads the class's fields on every call; the root is rebuilt on almost
     # every action, so the same thing is done here from a list made once: every init field's
     # current value, the changed slices replacing theirs, passed by alias (exactly as evolve).
-    init_fields = tuple((f.name, f.alias) for f in attrs.fields(state_class) if f.init)
-    aliases = {f.name: f.alias for f in attrs.fields(state_class)}
+    init_fields = [f for f in attrs.fields(state_class) if f.init]
+    index = {f.name: i for i, f in enumerate(init_fields)}
+    # Positional arguments in init order are what evolve's keywords amount to when no init
+    # field is keyword-only; otherwise (and for subclasses) evolve itself is used.
+    positional = len(init_fields) > 1 and not any(f.kw_only for f in init_fields)
+    read_all = operator.attrgetter(*(f.name for f in init_fields)) if positional else None
 
     def rebuild(state: Any, changed: dict[str, Any]) -> Any:
-        if type(state) is not state_class:
-            return attrs.evolve(state, **changed)
-        kwargs = {alias: getattr(state, name) for name, alias in init_fields}
-        for name, value in changed.items():
-            kwargs[aliases[name]] = value
-        return state_class(**kwargs)
+        if read_all is not None and type(state) is state_class and changed.keys() <= index.keys():
+            values = list(read_all(state))
+            for name, value in changed.items():
+                values[index[name]] = value
+            return state_class(*values)
+        return attrs.evolve(state, **changed)
 
     def combined_class(state: Any, action: Any) -> Any:
         if state is None:

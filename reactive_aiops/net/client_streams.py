@@ -113,7 +113,7 @@ class ClientStreams:
     def publish(self, channel: str, publication: Publication) -> None:
         """Deliver one in-order publication to the channel's observers."""
         subject = self._channels.get(channel)
-        if subject is not None:
+        if subject is not None and subject.observers:
             subject.on_next(publication)
 
     def fail_channel(self, channel: str, error: Exception) -> None:
