@@ -107,14 +107,13 @@ class ClientStreams:
     def apply_batch(self, events: list[Event]) -> None:
         """Tell ``event_batches`` observers about the events of one protocol step (one frame),
         after each went through :meth:`apply`. Skipped while nobody listens."""
-        if self._batches.observers:
-            self._batches.on_next(events)
+        _deliver(self._batches, events)
 
     def publish(self, channel: str, publication: Publication) -> None:
         """Deliver one in-order publication to the channel's observers."""
         subject = self._channels.get(channel)
-        if subject is not None and subject.observers:
-            subject.on_next(publication)
+        if subject is not None:
+            _deliver(subject, publication)
 
     def fail_channel(self, channel: str, error: Exception) -> None:
         """End the channel's observers with ``error`` (their disposal drops the references)."""
@@ -162,6 +161,18 @@ class ClientStreams:
         self._events.on_completed()
         self._batches.on_completed()
         self._states.on_completed()
+
+
+def _deliver(subject: Subject[_T], value: _T) -> None:
+    """``subject.on_next(value)`` minus its per-call lock and checks, for the per-event path.
+
+    The same observers get the same call: these subjects are never disposed, and one that
+    completed or failed has no observers left (and is no longer reachable here).
+    """
+    observers = subject.observers
+    if observers and not subject.is_stopped:
+        for observer in observers.copy():
+            observer.on_next(value)
 
 
 def describe(value: Any) -> str:
