@@ -195,25 +195,55 @@ def dedupe(
     return middleware
 
 
+def _self_consistent(metas: list[EventMeta | None]) -> bool:
+    """True when no event of a batch repeats another of the same batch: offsets strictly
+    rise per (channel, epoch) and event ids are distinct. The scratch memory below would then
+    find nothing, so it can be skipped (the usual case: one frame of a live stream)."""
+    last: dict[tuple[str, str | None], int] = {}
+    ids: set[str] = set()
+    for meta in metas:
+        if meta is None:
+            continue
+        offset = meta.offset
+        if offset is not None:
+            key = (meta.channel, meta.epoch)
+            if offset <= last.get(key, offset - 1):
+                return False
+            last[key] = offset
+        event_id = meta.event_id
+        if event_id is not None:
+            if event_id in ids:
+                return False
+            ids.add(event_id)
+    return True
+
+
 def _dispatch_batch(batch: Batch, seen: Deduplicator, next_: Dispatch) -> Any:
     # A scratch Deduplicator sees the batch's own events so duplicates inside it are caught,
     # while the shared memory is updated only after the reducer accepted the whole batch.
-    scratch = Deduplicator(window=seen.window, max_ids=max(len(batch.actions), 1))
+    metas = [event_meta(act) for act in batch.actions]
+    scratch = (
+        None
+        if _self_consistent(metas)
+        else Deduplicator(window=seen.window, max_ids=max(len(batch.actions), 1))
+    )
     out: list[object] = []
     accepted: list[EventMeta] = []
     replaced = False
-    for act in batch.actions:
-        meta = event_meta(act)
+    for act, meta in zip(batch.actions, metas, strict=True):
         if meta is None:
             out.append(act)
             continue
-        reason = seen.check(meta) or scratch.check(meta)
+        reason = seen.check(meta)
+        if reason is None and scratch is not None:
+            reason = scratch.check(meta)
         if reason is not None:
             seen.count(reason)
             out.append(DuplicateDropped(meta, reason))
             replaced = True
             continue
-        scratch.remember(meta)
+        if scratch is not None:
+            scratch.remember(meta)
         accepted.append(meta)
         out.append(act)
     result = next_(Batch(tuple(out)) if replaced else batch)
