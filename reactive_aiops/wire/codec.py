@@ -11,6 +11,7 @@ models. Decoding never raises anything but ``ProtocolError`` / ``FrameError``.
 from __future__ import annotations
 
 import json
+import json.scanner
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, get_args, get_origin
 
@@ -125,6 +126,23 @@ _DECODE_FAULTS = (TypeError, ValueError, KeyError, AttributeError, IndexError, R
 # --- framing ---------------------------------------------------------------------------------
 
 
+# typeshed types make_scanner's argument as make_scanner itself; it takes the decoder.
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]
+)
+
+
+def _loads(line: str) -> Any:
+    """``json.loads(line)`` for the common compact line in one scanner call; anything else
+    (whitespace around it, trailing data, invalid JSON) goes to ``json.loads`` itself, which
+    returns or raises exactly as usual."""
+    try:
+        obj, end = _scan_once(line, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return json.loads(line)
+    return obj if end == len(line) else json.loads(line)
+
+
 def _split(text: object, max_size: int, max_messages: int) -> list[dict[str, Any]]:
     if not isinstance(text, str):
         raise FrameError(f"frame must be text, got {type(text).__name__} (JSON uses text frames)")
@@ -138,7 +156,7 @@ def _split(text: object, max_size: int, max_messages: int) -> list[dict[str, Any
     objects: list[dict[str, Any]] = []
     for index, line in enumerate(lines):
         try:
-            obj = json.loads(line)
+            obj = _loads(line)
         except (ValueError, RecursionError) as exc:
             reason = "empty line in frame" if not line.strip() else f"invalid JSON: {exc}"
             raise FrameError(reason, index=index) from exc
