@@ -1,0 +1,185 @@
+"""P1-P2: where the client pipeline's time goes, stage by stage, without a network.
+
+* P1: the cost of each stage for one ``anomaly.upserted`` publication (hot, in a loop): the
+  ``json.loads`` floor, the wire decode of a frame, the sans-I/O protocol receive, the bridge's
+  ``publication_action``, the event table decode, and the live reducer applying the upsert.
+* P2: the whole client pipeline per event -- ``ClientProtocol.receive_text`` and the manager's
+  delivery through the bridge, dedupe, event table, optimistic journal and reducers to the store
+  and a ``select`` stream of the dashboard's anomaly list -- with 1, 10 and 50 publications per
+  WebSocket frame (each frame is applied as one batch: one notification, one selector run).
+
+The latency benchmark (``bench_latency``) measures the same pipeline end to end over a socket;
+this one says which stage to look at when that number moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks._harness import Row, time_per_op
+from benchmarks._latency_server import _anomaly_event
+from reactive_aiops.aiops.event_table import aiops_event_table
+from reactive_aiops.aiops.selectors import select_anomalies_by_severity
+from reactive_aiops.app import create_live_reducer, create_live_store
+from reactive_aiops.core.actions import Init
+from reactive_aiops.core.events import ServerEvent
+from reactive_aiops.net.bridge import StoreBridge, publication_action
+from reactive_aiops.net.client import WebSocketManager
+from reactive_aiops.protocol.client import ClientProtocol
+from reactive_aiops.wire import Publication, decode_replies
+
+__all__ = ["run"]
+
+CHANNEL = "anomalies"
+
+
+def _push_line(n: int) -> str:
+    event = _anomaly_event(n)
+    event["ts"] = time.time()
+    return json.dumps({"push": {"channel": CHANNEL, "pub": {"data": event, "offset": n}}})
+
+
+def _frames(start: int, events: int, per_frame: int) -> list[str]:
+    lines = [_push_line(n) for n in range(start, start + events)]
+    return ["\n".join(lines[i : i + per_frame]) for i in range(0, events, per_frame)]
+
+
+def _connect(protocol: ClientProtocol, process: Callable[[], object]) -> None:
+    """Drive ``protocol`` to CONNECTED with ``anomalies`` subscribed at offset 0."""
+    now = time.time()
+    protocol.start(now)
+    protocol.transport_opening(now)
+    protocol.transport_opened(now)
+    process()
+    protocol.receive_text('{"id":1,"connect":{"client":"bench","version":"0"}}', now)
+    process()
+    protocol.receive_text(
+        '{"id":2,"subscribe":{"recoverable":true,"epoch":"e","offset":0,"positioned":true}}', now
+    )
+    process()
+
+
+def _stages(quick: bool) -> list[Row]:
+    ops, repeats = (2_000, 5) if quick else (20_000, 9)
+    group = "P1 per-event cost by stage (hot loop)"
+    line = _push_line(1)
+    pub = Publication(data=json.loads(line)["push"]["pub"]["data"], offset=1)
+    table = aiops_event_table()
+    server_event = publication_action(CHANNEL, pub, "e")
+    assert isinstance(server_event, ServerEvent)
+    reducer = create_live_reducer()
+    # Distinct versions so every upsert changes the state (as a live stream does).
+    upserts = [
+        table.decode(e.meta, e.data)
+        for e in (
+            publication_action(CHANNEL, Publication(data=_anomaly_event(n), offset=n), "e")
+            for n in range(1, ops + 1)
+        )
+        if isinstance(e, ServerEvent)
+    ]
+
+    protocol = ClientProtocol(token="t")
+    _connect(protocol, protocol.events_received)
+    offset = [0]
+
+    def receive(n: int) -> None:
+        base = offset[0]
+        for i in range(n):
+            pub_json = f'{{"data":{{}},"offset":{base + i + 1}}}'
+            protocol.receive_text(f'{{"push":{{"channel":"{CHANNEL}","pub":{pub_json}}}}}', 0.0)
+        protocol.events_received()
+        offset[0] = base + n
+
+    def reduce(n: int) -> None:
+        state = reducer(None, Init())
+        for act in upserts[:n]:
+            state = reducer(state, act)
+
+    def loads(n: int) -> None:
+        for _ in range(n):
+            json.loads(line)
+
+    def wire(n: int) -> None:
+        for _ in range(n):
+            decode_replies(line)
+
+    def bridge(n: int) -> None:
+        for _ in range(n):
+            publication_action(CHANNEL, pub, "e")
+
+    def decode(n: int) -> None:
+        for _ in range(n):
+            table.decode(server_event.meta, server_event.data)
+
+    stages: list[tuple[str, Callable[[int], None]]] = [
+        ("json.loads of the line (the floor)", loads),
+        ("wire: decode_replies (frame of one push)", wire),
+        ("protocol: receive_text (in-order push, no data)", receive),
+        ("bridge: publication_action (envelope -> ServerEvent)", bridge),
+        ("event table: decode (payload -> AnomalyUpserted)", decode),
+        ("live reducer: one AnomalyUpserted", reduce),
+    ]
+    return [
+        Row(group, name, "us", time_per_op(op, ops=ops, repeats=repeats)) for name, op in stages
+    ]
+
+
+async def _whole(per_frame: int, events: int, repeats: int) -> tuple[float, ...]:
+    manager = WebSocketManager("ws://127.0.0.1:9/unused", token="t")
+    bridge = StoreBridge(manager, channels=(CHANNEL,))
+    store = create_live_store(middleware=[bridge.middleware])
+    await bridge.start()
+    seen: list[Any] = []
+    subscription = store.select(select_anomalies_by_severity).subscribe(seen.append)
+    protocol = manager._protocol  # the pump's own input, fed here without a socket
+    process = manager._process
+    _connect(protocol, process)
+    samples = []
+    start = 1
+    try:
+        for _ in range(repeats + 1):  # the first pass warms up
+            frames = _frames(start, events, per_frame)
+            start += events
+            began = time.perf_counter_ns()
+            for frame in frames:
+                protocol.receive_text(frame, time.time())
+                process()
+            samples.append((time.perf_counter_ns() - began) / 1000 / events)
+    finally:
+        subscription.dispose()
+        await bridge.aclose()
+    assert len(store.state.anomalies) > 0, "the pipeline applied nothing"
+    return tuple(samples[1:])
+
+
+def _pipeline(quick: bool) -> list[Row]:
+    events, repeats = (1_000, 3) if quick else (10_000, 5)
+    group = "P2 whole client pipeline per event (no network)"
+    rows = []
+    for per_frame in (1, 10, 50):
+        samples = asyncio.run(_whole(per_frame, events, repeats))
+        rows.append(
+            Row(
+                group,
+                f"{per_frame} publication(s) per frame",
+                "us",
+                samples,
+                f"{1e6 / min(samples):,.0f} events/s on one core at best",
+            )
+        )
+    return rows
+
+
+def run(quick: bool) -> list[Row]:
+    """Stage costs (P1), then the whole pipeline by frame size (P2)."""
+    return _stages(quick) + _pipeline(quick)
+
+
+if __name__ == "__main__":
+    from benchmarks._harness import render
+
+    print(render(run(quick=True)))
