@@ -296,6 +296,11 @@ class StoreBridge:
                 channel = event.channel
                 epoch = self._epochs.get(channel, "")
                 run.append(publication_action(channel, event.publication, epoch))
+                if channel == CHANNEL_HEALTH:
+                    # Health updates are samples (the dashboard plots every one): each ends
+                    # its batch so its state is seen. Entity upserts are coalesced per frame.
+                    self._dispatch_run(run)
+                    run = []
                 continue
             if run:
                 self._dispatch_run(run)
