@@ -382,19 +382,31 @@ class EntityCollection(Generic[K, V]):
         sort_key = self._cfg.sort_key
         # Copying two lists is a C-level memcpy; every bisect/insert below is O(log n)
         # comparisons plus a memmove, far below the O(n log n) comparisons of a full sort.
-        keys = list(old_view._sort_keys)
+        # The sort keys are shared with the old view (never mutated) until one actually moves:
+        # an update that keeps its sort key (the usual live upsert) only swaps the value in place.
+        keys = old_view._sort_keys
+        shared = True
         values = list(old_view._items)
         for key in changed:
             old = old_map.get(key, _MISSING)
+            new = self._map.get(key, _MISSING)
+            old_sk = sort_key(key, old) if old is not _MISSING else _MISSING
+            if old is not _MISSING and new is not _MISSING:
+                new_sk = sort_key(key, new)
+                if new_sk == old_sk:
+                    values[bisect.bisect_left(keys, old_sk)] = new
+                    continue
+            elif new is not _MISSING:
+                new_sk = sort_key(key, new)
+            if shared:
+                keys, shared = list(keys), False
             if old is not _MISSING:
-                i = bisect.bisect_left(keys, sort_key(key, old))
+                i = bisect.bisect_left(keys, old_sk)
                 del keys[i]
                 del values[i]
-            new = self._map.get(key, _MISSING)
             if new is not _MISSING:
-                sk = sort_key(key, new)
-                i = bisect.bisect_left(keys, sk)
-                keys.insert(i, sk)
+                i = bisect.bisect_left(keys, new_sk)
+                keys.insert(i, new_sk)
                 values.insert(i, new)
         return OrderedView(values, keys)
 
