@@ -12,6 +12,7 @@ from reliability_helpers import (
     anomaly_payload,
     detector_payload,
     envelope,
+    health_payload,
     fast_config,
     live_client,
     proxied_url,
@@ -318,3 +319,28 @@ async def test_aclose_leaves_no_task_behind() -> None:
     async with asyncio.timeout(WAIT):
         await asyncio.sleep(0)
     assert asyncio.all_tasks() - before == set()
+
+
+@pytest.mark.asyncio
+async def test_one_frame_of_upserts_is_one_notification_and_health_samples_are_each_seen() -> None:
+    async with server_behind_proxy() as (server, proxy), live_client(
+        proxied_url(server, proxy)
+    ) as live:
+        store = live.store
+        await wait_until(lambda: server.core.broker.subscriber_count("health") == 1)
+        states: list[Any] = []
+        sub = store.states.subscribe(states.append)
+        states.clear()
+        # Published in one loop callback, so the server sends them as one frame.
+        for n in range(5):
+            _publish_anomaly(server, f"b{n}", 1)
+        await wait_until(lambda: all(f"b{n}" in store.state.anomalies for n in range(5)))
+        assert len(states) == 1  # the frame's five upserts: one batch, one new state
+        states.clear()
+        for n in range(3):
+            health = {**health_payload(), "events_per_second": float(n), "updated_at": 10.0 + n}
+            server.publish("health", envelope("health.updated", f"h-{n}", health))
+        await wait_until(lambda: (h := store.state.health) is not None and h.updated_at == 12.0)
+        # Health updates are samples: each one reached the state on its own.
+        assert [s.health.events_per_second for s in states] == [0.0, 1.0, 2.0]
+        sub.dispose()
