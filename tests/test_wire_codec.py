@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from typing import Any
+from unittest import mock
 
 import attrs
 import pytest
@@ -446,3 +447,45 @@ def test_garbage_text_raises_only_protocol_error(frame: str) -> None:
     for decode in (decode_replies, decode_commands):
         with contextlib.suppress(ProtocolError):
             decode(frame)
+
+
+# -- the publication fast path gives what the converter path gives ----------------------------
+
+_PUB_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**65), 2**65), st.floats(allow_nan=False),
+    st.text(max_size=3), st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+)
+_PUB_KEYS = st.sampled_from(["data", "offset", "info", "tags", "delta", "x"])
+_PUSH_KEYS = st.sampled_from(["channel", "pub", "join", "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pub=st.dictionaries(_PUB_KEYS, _PUB_VALUES, max_size=3),
+    push_extra=st.dictionaries(_PUSH_KEYS, _PUB_VALUES, max_size=1),
+    channel=st.one_of(st.text(max_size=3), st.integers()),
+    top_extra=st.dictionaries(st.sampled_from(["id", "y"]), st.integers(0, 3), max_size=1),
+)
+def test_publication_fast_path_matches_the_converter_path(
+    pub: dict[str, Any],
+    push_extra: dict[str, Any],
+    channel: Any,
+    top_extra: dict[str, Any],
+) -> None:
+    from reactive_aiops.wire import codec
+
+    line = json.dumps({"push": {"channel": channel, "pub": pub, **push_extra}, **top_extra})
+
+    def decoded() -> Any:
+        try:
+            return decode_replies(line)
+        except wire.ProtocolError as exc:
+            return ("error", exc.reason)
+
+    fast = decoded()
+    with mock.patch.object(codec, "_fast_publication", return_value=None):
+        slow = decoded()
+    assert fast == slow
+    if isinstance(fast, list):
+        assert [type(m) for m in fast] == [type(m) for m in slow]
