@@ -63,6 +63,10 @@ logger = logging.getLogger(__name__)
 
 TokenFetcher = Callable[[], Awaitable[str]]
 
+#: Seconds of back-to-back frame processing after which the receive loop lets the event loop
+#: run other callbacks (well under a 60 fps frame).
+YIELD_EVERY = 0.002
+
 #: HTTP statuses at the handshake that retrying cannot fix.
 FATAL_HTTP_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 426})
 
@@ -351,11 +355,19 @@ class WebSocketManager:
         try:
             protocol.transport_opened(self._clock())
             self._process()
+            yielded = time.perf_counter()
             async for message in ws:
                 if isinstance(message, bytes):
                     message = "binary frame"  # decodes as bad JSON: a protocol error
                 protocol.receive_text(message, self._clock())
                 self._process()
+                # While frames are queued, receiving them never suspends, so under a flood
+                # nothing else on the loop (frame timers, the UI's consumers) would run until
+                # the queue drained. Give the loop a turn every few milliseconds of it.
+                now = time.perf_counter()
+                if now - yielded >= YIELD_EVERY:
+                    await asyncio.sleep(0)
+                    yielded = time.perf_counter()
             code, reason = _close_info(ws)
         except ConnectionClosed:
             code, reason = _close_info(ws)
