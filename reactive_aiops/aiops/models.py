@@ -36,9 +36,6 @@ class DetectorStatus(enum.StrEnum):
     ERROR = "error"
 
 
-_RANKS = {"low": 1, "medium": 2, "high": 3, "critical": 4}
-
-
 class Severity(enum.StrEnum):
     """How bad an anomaly is; compares by :attr:`rank` (low < medium < high < critical)."""
 
@@ -47,10 +44,9 @@ class Severity(enum.StrEnum):
     HIGH = "high"
     CRITICAL = "critical"
 
-    @property
-    def rank(self) -> int:
-        """1 for low up to 4 for critical."""
-        return _RANKS[self.value]
+    #: 1 for low up to 4 for critical. A plain member attribute (set below), not a property:
+    #: it is read in every anomaly sort key, and a property through ``value`` costs a call.
+    rank: int
 
     # str's alphabetical order would put "critical" below "high"; severities compare by rank.
     def __lt__(self, other: Any) -> bool:
@@ -72,6 +68,11 @@ class Severity(enum.StrEnum):
         if isinstance(other, Severity):
             return self.rank >= other.rank
         return NotImplemented
+
+
+for _rank, _severity in enumerate(Severity, start=1):
+    _severity.rank = _rank
+del _rank, _severity
 
 
 class AnomalyState(enum.StrEnum):
