@@ -8,6 +8,10 @@ between a stream and a widget:
   once -- the leading edge -- so a single change never waits for a frame boundary;
 * values arriving while a frame is open are conflated: only the newest one is kept and it is
   delivered when the frame ends, which opens the next frame;
+* frames follow a fixed grid from the leading edge (each ends one period after the previous one
+  was *due*, not after it was delivered), so a timer that fires late under load does not push
+  every later frame back: a busy consumer still gets ``fps`` frames a second, while a timer more
+  than a whole frame late restarts the grid from now;
 * on completion or error the held value (if any) is delivered first, then the terminal event.
 
 So the delivery rate is bounded by ``fps`` and the last value is always delivered.
@@ -89,6 +93,8 @@ class _FrameState(abc.DisposableBase):
         # a store notifying under its lock.
         self._timer: abc.DisposableBase | None = None
         self._frame_open = False
+        # When the open frame is due to end, in the scheduler's seconds (the grid's last point).
+        self._deadline = 0.0
         self._held: Any = None
         self._has_held = False
         self._stopped = False
@@ -101,7 +107,9 @@ class _FrameState(abc.DisposableBase):
                 self._held = value
                 self._has_held = True
                 return
-            self._open_frame()
+            self._frame_open = True
+            self._deadline = self._now() + self._period
+            self._timer = self._timers.schedule_relative(self._period, self._end_frame)
             self._observer.on_next(value)
 
     def on_error(self, error: Exception) -> None:
@@ -136,9 +144,9 @@ class _FrameState(abc.DisposableBase):
             self._observer.on_next(value)
         return True
 
-    def _open_frame(self) -> None:
-        self._frame_open = True
-        self._timer = self._timers.schedule_relative(self._period, self._end_frame)
+    def _now(self) -> float:
+        timers = self._timers
+        return timers.to_seconds(timers.now)
 
     def _end_frame(self, _scheduler: abc.SchedulerBase, _state: Any = None) -> None:
         with self._lock:
@@ -149,5 +157,10 @@ class _FrameState(abc.DisposableBase):
                 self._frame_open = False
                 return
             value, self._held, self._has_held = self._held, None, False
-            self._open_frame()
+            now = self._now()
+            deadline = self._deadline + self._period
+            if deadline <= now:
+                deadline = now + self._period  # a whole frame late: restart the grid
+            self._deadline = deadline
+            self._timer = self._timers.schedule_relative(deadline - now, self._end_frame)
             self._observer.on_next(value)
