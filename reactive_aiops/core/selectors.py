@@ -44,11 +44,20 @@ class Selector(Generic[S, R]):
     def __call__(self, state: S) -> R:
         if state is self._last_state:
             return self._last_result
-        args = tuple([select(state) for select in self._inputs])
+        inputs = self._inputs
         last = self._last_args
-        if last is not None and all(a is b for a, b in zip(args, last, strict=True)):
-            self._last_state = state
-            return self._last_result
+        if len(inputs) == 1:
+            # The usual shape (one slice in, a view out): no generator or zip per call, as this
+            # runs on every store notification.
+            args: tuple[Any, ...] = (inputs[0](state),)
+            if last is not None and args[0] is last[0]:
+                self._last_state = state
+                return self._last_result
+        else:
+            args = tuple([select(state) for select in inputs])
+            if last is not None and all(a is b for a, b in zip(args, last, strict=True)):
+                self._last_state = state
+                return self._last_result
         result = self._combiner(*args)
         self.recomputations += 1
         self._last_state = state
