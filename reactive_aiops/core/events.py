@@ -221,12 +221,15 @@ def map_events(table: EventTable) -> Middleware:
             def dispatch(act: object) -> Any:
                 if type(act) is ServerEvent:
                     return next_(table.decode(act.meta, act.data))
-                if type(act) is Batch and any(type(a) is ServerEvent for a in act.actions):
+                if type(act) is Batch and ServerEvent in map(type, act.actions):
+                    decode = table.decode
                     return next_(
                         Batch(
                             tuple(
-                                table.decode(a.meta, a.data) if type(a) is ServerEvent else a
-                                for a in act.actions
+                                [
+                                    decode(a.meta, a.data) if type(a) is ServerEvent else a
+                                    for a in act.actions
+                                ]
                             )
                         )
                     )
