@@ -169,6 +169,19 @@ ConnectionAction = (
 
 # -- reducer ----------------------------------------------------------------------------------
 
+#: The members of :data:`ConnectionAction`, for one ``isinstance`` check before the ``match``.
+_CONNECTION_ACTIONS = (
+    Connecting,
+    Connected,
+    ConnectionLost,
+    ConnectionFailed,
+    Disconnected,
+    LatencyMeasured,
+    HealthSampled,
+    DuplicatesDropped,
+    ResyncRequired,
+)
+
 
 def _idle(health: ConnectionHealth) -> ConnectionHealth:
     # No link, no traffic: a stale rate would read as a live one.
@@ -185,6 +198,10 @@ def connection_reducer(state: ConnectionState | None, act: object) -> Connection
     """Fold one action into the slice; unknown actions return ``state`` itself (identity)."""
     if state is None:
         state = ConnectionState()
+    elif not isinstance(act, _CONNECTION_ACTIONS):
+        # The usual case (every server event goes through here): one check, not nine class
+        # patterns in turn.
+        return state
     health = state.health
     match act:
         case Connecting(at=at, attempt=attempt):
