@@ -149,15 +149,10 @@ def publication_action(channel: str, pub: Publication, epoch: str) -> object:
             channel, etype if isinstance(etype, str) else "", offset=offset, epoch=epoch or None
         )
         return MalformedEvent(meta, data, exc.reason)
+    # Positional (channel, event_type, version, event_id, offset, epoch, command_id, sent_ts):
+    # attrs' __init__ binds keywords measurably slower, and this runs once per event.
     meta = EventMeta(
-        channel,
-        env.type,
-        env.v,
-        event_id=env.id,
-        offset=offset,
-        epoch=epoch or None,
-        command_id=env.command_id,
-        sent_ts=env.ts,
+        channel, env.type, env.v, env.id, offset, epoch or None, env.command_id, env.ts
     )
     return ServerEvent(meta, env.data)
 
