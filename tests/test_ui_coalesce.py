@@ -219,3 +219,39 @@ def test_properties_rate_order_and_last_value(gaps: list[int]) -> None:
     # Leading edge: the first value is delivered at its own arrival time.
     assert delivered[0] == (times[0], 0)
     assert isinstance(messages[-1].value, OnCompleted)
+
+
+class LateScheduler(TestScheduler):
+    """Fires every relative timer ``lateness`` ticks after it was due (a busy loop)."""
+
+    def __init__(self, lateness: float) -> None:
+        super().__init__()
+        self.lateness = lateness
+
+    def schedule_relative(self, duetime: Any, action: Any, state: Any = None) -> Any:
+        return super().schedule_relative(
+            self.to_seconds(duetime) + self.lateness, action, state
+        )
+
+
+def test_late_timers_do_not_push_later_frames_back() -> None:
+    # Frames stay on the grid 300, 310, 320, ... even though each timer fires 3 ticks late:
+    # scheduling each frame from the late delivery would drift to one every 13 ticks.
+    scheduler = LateScheduler(3)
+    source = scheduler.create_hot_observable([on_next(300 + i, i) for i in range(100)])
+    delivered = values_at(run(scheduler, source))
+    times = [t for t, _ in delivered]
+    assert times[:4] == [300, 313, 323, 333]
+    assert len(delivered) == 11  # the leading edge and one per grid frame up to 400
+    assert delivered[-1][1] == 99
+
+
+def test_a_timer_a_whole_frame_late_restarts_the_grid() -> None:
+    scheduler = LateScheduler(12)
+    source = scheduler.create_hot_observable([on_next(300 + i, i) for i in range(40)])
+    delivered = values_at(run(scheduler, source))
+    times = [t for t, _ in delivered]
+    # 322 is past the next grid point (320): the next frame is due a full period after it.
+    assert times[:3] == [300, 322, 344]
+    assert all(b - a >= FRAME for a, b in pairwise(times))
+    assert delivered[-1][1] == 39
