@@ -322,6 +322,43 @@ async def test_refcounted_publications_observables(server: ScriptedServer) -> No
 
 
 @pytest.mark.asyncio
+async def test_hold_is_a_reference_without_an_observer(server: ScriptedServer) -> None:
+    manager = WebSocketManager(server.url, config=FAST)
+    await manager.connect()
+    held = manager.hold("ch")
+    await until(lambda: server.subscribed("ch"), "subscribed by the hold alone")
+    got, observed = collect(manager, "ch")
+    assert len(sent(server, SubscribeRequest)) == 1  # hold and observer share one subscription
+    held.dispose()
+    held.dispose()  # idempotent: releases one reference only
+    await server.publish("ch", 1)
+    await until(lambda: len(got) == 1, "the observer still fed")
+    observed.dispose()
+    await until(lambda: not server.subscribed("ch"), "unsubscribed with the last reference")
+    with pytest.raises(ValueError, match="non-empty"):
+        manager.hold("")
+    await manager.close()
+
+
+@pytest.mark.asyncio
+async def test_refused_channel_ends_its_holds(server: ScriptedServer) -> None:
+    manager = WebSocketManager(server.url, config=FAST)
+    await manager.connect()
+    held = manager.hold("secret")
+    errors: list[Exception] = []
+    manager.publications("secret").subscribe(on_error=errors.append)
+    await until(lambda: server.subscribed("secret"), "subscribed")
+    await server.conns[0].ws.send(encode_replies([Push("secret", UnsubscribePush(2000, "gone"))]))
+    await until(lambda: bool(errors), "channel refused")
+    fresh = manager.hold("secret")
+    await until(lambda: len(sent(server, SubscribeRequest)) == 2, "subscribed again")
+    fresh.dispose()  # the only reference left: the refusal released `held`'s, as an observer's
+    await until(lambda: not server.subscribed("secret"), "unsubscribed")
+    held.dispose()  # already released: a no-op
+    await manager.close()
+
+
+@pytest.mark.asyncio
 async def test_channel_refused_errors_its_observers(server: ScriptedServer) -> None:
     manager = WebSocketManager(server.url, config=FAST)
     await manager.connect()

@@ -256,9 +256,8 @@ class StoreBridge:
         # notification, one selector run per frame), everything else one by one, in order.
         self._subscriptions.append(self.manager.event_batches.subscribe(self._on_events))
         for channel in self.channels:
-            self._subscriptions.append(
-                self.manager.publications(channel).subscribe(on_error=lambda _e: None)
-            )
+            # held, not observed: the publications arrive through event_batches above
+            self._subscriptions.append(self.manager.hold(channel))
 
     async def aclose(self) -> None:
         """Release the channels, stop listening, cancel and await RPCs and reloads in flight."""

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import reactivex
+from reactivex import abc
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
@@ -177,6 +178,18 @@ class WebSocketManager:
         reference to the channel (subscribed on the server while any is held, restored after
         reconnects); disposing releases it. Errors with ``SubscriptionError`` if the server
         refuses the channel. Raises ``ValueError`` for an empty name."""
+        return self._streams.channel(channel, *self._reference(channel))
+
+    def hold(self, channel: str) -> abc.DisposableBase:
+        """Hold a reference to ``channel`` without observing its publications: the channel is
+        subscribed on the server while any reference is held (as with :meth:`publications`),
+        until the returned disposable is disposed or the server refuses the channel. For a
+        consumer that reads publications elsewhere (e.g. :attr:`event_batches`) and should not
+        pay for an observer on every one. Raises ``ValueError`` for an empty name."""
+        return self._streams.hold(channel, *self._reference(channel))
+
+    def _reference(self, channel: str) -> tuple[Callable[[], None], Callable[[], None]]:
+        """``(acquire, release)`` of one reference to ``channel`` in the protocol."""
         if not channel:
             raise ValueError("channel name must be a non-empty string")
 
@@ -188,7 +201,7 @@ class WebSocketManager:
             self._protocol.unsubscribe(channel, self._clock())
             self._process()
 
-        return self._streams.channel(channel, acquire, release)
+        return acquire, release
 
     # -- lifecycle -------------------------------------------------------------------------
 

@@ -78,6 +78,8 @@ class ClientStreams:
         self._events: Subject[Event] = Subject()
         self._batches: Subject[list[Event]] = Subject()
         self._channels: dict[str, Subject[Publication]] = {}
+        # Bare holds (see hold()): the release of each, per channel, in acquisition order.
+        self._holds: dict[str, list[Callable[[], None]]] = {}
         self.states: reactivex.Observable[ConnectionState] = _isolated(
             self._states.pipe(ops.distinct_until_changed(lambda s: s, lambda a, b: a is b))
         )
@@ -120,6 +122,9 @@ class ClientStreams:
         subject = self._channels.pop(channel, None)
         if subject is not None:
             subject.on_error(error)
+        # A hold ends with the channel too, as an observer's subscription would.
+        for release in self._holds.pop(channel, ()):
+            release()
 
     def channel(
         self, name: str, acquire: Callable[[], None], release: Callable[[], None]
@@ -151,6 +156,30 @@ class ClientStreams:
             return Disposable(dispose)
 
         return reactivex.create(subscribe)
+
+    def hold(
+        self, name: str, acquire: Callable[[], None], release: Callable[[], None]
+    ) -> abc.DisposableBase:
+        """One reference to a channel with no observer: what subscribing to :meth:`channel`
+        with an observer that does nothing gives (``acquire`` now, ``release`` once on dispose
+        or when the channel fails), minus its calls on every publication."""
+        released = False
+
+        def dispose() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            holds = self._holds.get(name)
+            if holds is not None and dispose in holds:
+                holds.remove(dispose)
+                if not holds:
+                    del self._holds[name]
+            release()
+
+        self._holds.setdefault(name, []).append(dispose)
+        acquire()
+        return Disposable(dispose)
 
     def complete(self) -> None:
         """Complete every stream (the manager is being discarded)."""
