@@ -169,8 +169,9 @@ ConnectionAction = (
 
 # -- reducer ----------------------------------------------------------------------------------
 
-#: The members of :data:`ConnectionAction`, for one ``isinstance`` check before the ``match``.
-_CONNECTION_ACTIONS = (
+#: The members of :data:`ConnectionAction`, for one ``isinstance`` check (the reducer's fast exit,
+#: the bridge's routing).
+CONNECTION_ACTIONS = (
     Connecting,
     Connected,
     ConnectionLost,
@@ -198,7 +199,7 @@ def connection_reducer(state: ConnectionState | None, act: object) -> Connection
     """Fold one action into the slice; unknown actions return ``state`` itself (identity)."""
     if state is None:
         state = ConnectionState()
-    elif not isinstance(act, _CONNECTION_ACTIONS):
+    elif not isinstance(act, CONNECTION_ACTIONS):
         # The usual case (every server event goes through here): one check, not nine class
         # patterns in turn.
         return state

@@ -66,14 +66,8 @@ from reactive_aiops.aiops.event_table import aiops_converter
 from reactive_aiops.aiops.models import Anomaly, Detector
 from reactive_aiops.core import Batch, Dispatch, StoreAPI
 from reactive_aiops.core.connection import (
-    Connected,
-    Connecting,
-    ConnectionFailed,
+    CONNECTION_ACTIONS,
     ConnectionLost,
-    Disconnected,
-    DuplicatesDropped,
-    HealthSampled,
-    LatencyMeasured,
     ResyncRequired,
 )
 from reactive_aiops.core.events import EventMeta, MalformedEvent, ServerEvent
@@ -116,19 +110,7 @@ Reload = Callable[[str, str], Awaitable[Iterable[object]]]
 
 LostPolicy = Literal["keep", "revert"]
 
-_log = logging.getLogger("reactive_aiops.net.client")
-
-_CONNECTION_ACTIONS = (
-    Connecting,
-    Connected,
-    ConnectionLost,
-    ConnectionFailed,
-    Disconnected,
-    LatencyMeasured,
-    HealthSampled,
-    DuplicatesDropped,
-    ResyncRequired,
-)
+_log = logging.getLogger(__name__)
 
 
 def publication_action(channel: str, pub: Publication, epoch: str) -> object:
@@ -332,7 +314,7 @@ class StoreBridge:
         elif isinstance(event, Subscribed):
             self._epochs[event.channel] = event.result.epoch
             self.failed_channels.pop(event.channel, None)
-        elif isinstance(event, _CONNECTION_ACTIONS):
+        elif isinstance(event, CONNECTION_ACTIONS):
             self._dispatch(event)
             if isinstance(event, ResyncRequired):
                 self._spawn(self._resync(event.channel, event.reason))
