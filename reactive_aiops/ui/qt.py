@@ -16,21 +16,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from reactivex import Observable, abc
-from reactivex import operators as ops
 from reactivex.disposable import CompositeDisposable, Disposable, SingleAssignmentDisposable
 from reactivex.scheduler.mainloop import QtScheduler
 from reactivex.scheduler.periodicscheduler import PeriodicScheduler
 
-from reactive_aiops.ui._binding import Binding
+from reactive_aiops.ui._binding import Binding, deliver_on
 from reactive_aiops.ui.coalesce import coalesce_frames
 
 __all__ = ["QtObjectScheduler", "bind_qt"]
 
 _T = TypeVar("_T")
-
-
-def _raise(error: Exception) -> None:
-    raise error
 
 
 class QtObjectScheduler(QtScheduler):
@@ -129,17 +124,5 @@ def bind_qt(
     widget.destroyed.connect(destroyed)
     binding.add(Disposable(disconnect))
 
-    def deliver(value: _T) -> None:
-        on_next(value)
-
-    def completed() -> None:
-        binding.dispose()
-        if on_completed is not None:
-            on_completed()
-
-    def failed(error: Exception) -> None:
-        binding.dispose()
-        (on_error or _raise)(error)
-
-    binding.add(stream.pipe(ops.observe_on(scheduler)).subscribe(deliver, failed, completed))
+    deliver_on(binding, stream, scheduler, on_next, on_error, on_completed)
     return binding

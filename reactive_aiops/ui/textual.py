@@ -25,7 +25,7 @@ from reactivex.disposable import Disposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 from reactivex.subject import Subject
 
-from reactive_aiops.ui._binding import Binding
+from reactive_aiops.ui._binding import Binding, reraise
 from reactive_aiops.ui.coalesce import coalesce_frames
 
 if TYPE_CHECKING:
@@ -37,10 +37,6 @@ _T = TypeVar("_T")
 
 BINDING_WORKER_GROUP = "reactive-aiops-binding"
 """The worker group of the keep-alive workers that tie bindings to their widgets."""
-
-
-def _raise(error: Exception) -> None:
-    raise error
 
 
 def _nothing() -> None:
@@ -82,7 +78,7 @@ def bind_textual(
         on_next(value)
 
     def failed(error: Exception) -> None:
-        (on_error or _raise)(error)
+        (on_error or reraise)(error)
 
     def completed() -> None:
         (on_completed or _nothing)()

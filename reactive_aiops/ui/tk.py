@@ -22,11 +22,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reactivex import Observable, abc
-from reactivex import operators as ops
 from reactivex.disposable import Disposable, SingleAssignmentDisposable
 from reactivex.scheduler.mainloop import TkinterScheduler
 
-from reactive_aiops.ui._binding import Binding
+from reactive_aiops.ui._binding import Binding, deliver_on
 from reactive_aiops.ui.coalesce import DEFAULT_FPS, coalesce_frames
 
 if TYPE_CHECKING:
@@ -38,10 +37,6 @@ _T = TypeVar("_T")
 
 DEFAULT_POLL_INTERVAL = 1.0 / DEFAULT_FPS
 """How often (seconds) the Tk thread collects work posted from other threads."""
-
-
-def _raise(error: Exception) -> None:
-    raise error
 
 
 class _Inbox:
@@ -224,17 +219,5 @@ def bind_tk(
     # unbind(sequence, funcid) drops every handler of the sequence; a stale one is a no-op.
     widget.bind("<Destroy>", destroyed, add="+")
 
-    def deliver(value: _T) -> None:
-        on_next(value)
-
-    def completed() -> None:
-        binding.dispose()
-        if on_completed is not None:
-            on_completed()
-
-    def failed(error: Exception) -> None:
-        binding.dispose()
-        (on_error or _raise)(error)
-
-    binding.add(stream.pipe(ops.observe_on(scheduler)).subscribe(deliver, failed, completed))
+    deliver_on(binding, stream, scheduler, on_next, on_error, on_completed)
     return binding
