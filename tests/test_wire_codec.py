@@ -489,3 +489,43 @@ def test_publication_fast_path_matches_the_converter_path(
     assert fast == slow
     if isinstance(fast, list):
         assert [type(m) for m in fast] == [type(m) for m in slow]
+
+
+# -- orjson parses, the stdlib decides what orjson refuses ------------------------------------
+
+_ANY_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)  # beyond 64 bits: orjson refuses, json.loads does not
+    | st.floats()  # NaN and infinities included: the stdlib reads its own NaN/Infinity
+    | st.text(max_size=4),  # lone surrogates included (json.dumps escapes them)
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                max_size=3),
+    max_leaves=12,
+)
+
+
+def _same(a: Any, b: Any) -> bool:
+    # NaN != NaN: compare through the stdlib's own rendering instead
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=_ANY_JSON, compact=st.booleans())
+def test_publication_data_decodes_as_the_stdlib_decodes_it(data: Any, compact: bool) -> None:
+    separators = (",", ":") if compact else (", ", ": ")
+    line = json.dumps({"push": {"channel": "c", "pub": {"data": data, "offset": 1}}},
+                      separators=separators)
+    (push,) = decode_replies(line)
+    assert isinstance(push, wire.Push)
+    assert isinstance(push.body, wire.Publication)
+    assert _same(push.body.data, json.loads(line)["push"]["pub"]["data"])
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['{"push":{"channel":"c","pub":{"data":NaN', "[1,]", '{"a":1}x', "", "\ufeff{}"],
+)
+def test_what_both_parsers_refuse_is_a_frame_error(line: str) -> None:
+    with pytest.raises(wire.FrameError):
+        decode_replies(line)

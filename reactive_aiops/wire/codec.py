@@ -11,12 +11,12 @@ models. Decoding never raises anything but ``ProtocolError`` / ``FrameError``.
 from __future__ import annotations
 
 import json
-import json.scanner
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
+import msgspec
 from cattrs.gen import make_dict_structure_fn
 
 from reactive_aiops.wire.errors import FrameError, ProtocolError
@@ -126,21 +126,18 @@ _DECODE_FAULTS = (TypeError, ValueError, KeyError, AttributeError, IndexError, R
 # --- framing ---------------------------------------------------------------------------------
 
 
-# typeshed types make_scanner's argument as make_scanner itself; it takes the decoder.
-_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
-    json.JSONDecoder()  # type: ignore[arg-type]
-)
+_decode_json = msgspec.json.Decoder().decode
 
 
 def _loads(line: str) -> Any:
-    """``json.loads(line)`` for the common compact line in one scanner call; anything else
-    (whitespace around it, trailing data, invalid JSON) goes to ``json.loads`` itself, which
+    """``json.loads(line)``, parsed by msgspec when it can: it reads standard JSON exactly as
+    the stdlib does (big integers included), and whatever it refuses (``NaN``, numbers out of
+    the float range, lone surrogates, invalid JSON) goes to ``json.loads`` itself, which
     returns or raises exactly as usual."""
     try:
-        obj, end = _scan_once(line, 0)
-    except (StopIteration, ValueError, RecursionError):
+        return _decode_json(line)
+    except msgspec.DecodeError:
         return json.loads(line)
-    return obj if end == len(line) else json.loads(line)
 
 
 def _split(text: object, max_size: int, max_messages: int) -> list[dict[str, Any]]:
