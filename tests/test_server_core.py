@@ -50,6 +50,9 @@ def _with(event: dict[str, Any], **data: Any) -> dict[str, Any]:
     ("health", anomaly_event(), 400),
     ("detectors:other", detector_event("det-x"), 400),
     ("anomalies", "not an object", 400),
+    ("anomalies", _with(anomaly_event(), score=float("nan")), 400),
+    ("anomalies", _with(anomaly_event(), value=float("-inf")), 400),
+    ("anomalies", EventEnvelope("anomaly.upserted", "e", 0.0, anomaly_event()["data"], v=2), 400),
 ])
 def test_publish_rejections(channel: str, event: Any, code: int) -> None:
     core = ServerCore(config())
@@ -57,3 +60,4 @@ def test_publish_rejections(channel: str, event: Any, code: int) -> None:
         core.publish(channel, event)
     assert info.value.code == code
     assert core.broker.published == 0
+    assert not core.state.anomalies  # nothing recorded either

@@ -529,3 +529,40 @@ def test_publication_data_decodes_as_the_stdlib_decodes_it(data: Any, compact: b
 def test_what_both_parsers_refuse_is_a_frame_error(line: str) -> None:
     with pytest.raises(wire.FrameError):
         decode_replies(line)
+
+
+# -- encoding: the publication fast path, and what JSON cannot say ----------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.none() | _ANY_JSON.filter(lambda v: _same(v, json.loads(json.dumps(v)))),
+    offset=uint,
+    channel=st.text(max_size=3),
+    tags=st.dictionaries(st.text(max_size=2), st.text(max_size=2), max_size=1),
+)
+def test_publication_encode_fast_path_matches_the_converter_path(
+    data: Any, offset: int, channel: str, tags: dict[str, str]
+) -> None:
+    from reactive_aiops.wire import codec
+
+    push = Push(channel, Publication(data=data, offset=offset, tags=tags))
+    via_converter = codec._join([{
+        "push": {
+            **({"channel": channel} if channel else {}),
+            "pub": codec.converter.unstructure(push.body),
+        }
+    }])
+    encoded = wire.encode_reply(push)
+    assert json.loads(encoded) == json.loads(via_converter)
+    assert decode_replies(encoded) == [push]
+
+
+def test_non_finite_floats_are_encoded_as_null_not_as_invalid_json() -> None:
+    frame = wire.encode_reply(Push("c", Publication(data={"x": float("nan"), "y": float("inf")})))
+    assert json.loads(frame) == {"push": {"channel": "c", "pub": {"data": {"x": None, "y": None}}}}
+
+
+def test_a_lone_surrogate_is_encoded_by_the_stdlib_fallback() -> None:
+    frame = wire.encode_reply(Push("c", Publication(data="\ud800", offset=1)))
+    assert json.loads(frame)["push"]["pub"] == {"data": "\ud800", "offset": 1}

@@ -7,6 +7,7 @@ server with strings and a manual clock.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from reactive_aiops.wire.events import (
     CHANNEL_DETECTORS,
     CHANNEL_HEALTH,
     DETECTOR_UPSERTED,
+    ENVELOPE_VERSION,
     HEALTH_UPDATED,
     EventEnvelope,
     EventError,
@@ -83,17 +85,40 @@ def limits_from(config: ServerConfig) -> ConnectionLimits:
     )
 
 
+#: Contract fields that may be absent (a default applies), besides the nullable ones.
+_DEFAULTED = frozenset({"version", "state", "updated_at"})
+_MISSING: Any = object()
+
+
+def _field_checks(
+    event_type: str,
+) -> tuple[tuple[str, tuple[type, ...], bool, frozenset[str] | None], ...]:
+    """(name, JSON types, may be absent, allowed values) per field: the table below, joined
+    once so the per-publish check is one loop."""
+    enums = _ENUMS[event_type]
+    return tuple(
+        (name, kinds, type(None) in kinds or name in _DEFAULTED, enums.get(name))
+        for name, kinds in _PAYLOAD_FIELDS[event_type].items()
+    )
+
+
+_CHECKS = {event_type: _field_checks(event_type) for event_type in _PAYLOAD_FIELDS}
+
+
 def _check_payload(event_type: str, data: dict[str, Any]) -> None:
-    for name, kinds in _PAYLOAD_FIELDS[event_type].items():
-        if name not in data:
-            if type(None) in kinds or name in ("version", "state", "updated_at"):
-                continue  # optional with a default in the contract
+    for name, kinds, optional, allowed in _CHECKS[event_type]:
+        value: Any = data.get(name, _MISSING)
+        if value is _MISSING:
+            if optional:
+                continue
             raise PublishError(400, f"payload field {name!r} is required")
-        value = data[name]
-        if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = type(value)
+        if kind is bool or not isinstance(value, kinds):
             raise PublishError(400, f"payload field {name!r} has the wrong type")
-    for name, allowed in _ENUMS[event_type].items():
-        if name in data and data[name] not in allowed:
+        if kind is float and not math.isfinite(data[name]):
+            # JSON has no NaN or infinity: the wire would carry null, not this number
+            raise PublishError(400, f"payload field {name!r} must be a finite number")
+        if allowed is not None and value not in allowed:
             raise PublishError(400, f"payload field {name!r} must be one of {sorted(allowed)}")
 
 
@@ -175,6 +200,8 @@ class ServerCore:
             raise PublishError(400, exc.reason) from None
         if envelope.type not in _PAYLOAD_FIELDS:
             raise PublishError(400, f"unknown event type {envelope.type!r}")
+        if envelope.v != ENVELOPE_VERSION:
+            raise PublishError(400, f"unsupported envelope version {envelope.v}")
         _check_payload(envelope.type, envelope.data)
         expected = {DETECTOR_UPSERTED: CHANNEL_DETECTORS, ANOMALY_UPSERTED: CHANNEL_ANOMALIES,
                     HEALTH_UPDATED: CHANNEL_HEALTH}[envelope.type]
@@ -194,6 +221,4 @@ class ServerCore:
                 started_at=float(data["started_at"]), state=data.get("state", "open"),
                 version=data.get("version", 0), updated_at=float(data.get("updated_at", 0.0)),
                 resolved_at=data.get("resolved_at"), acknowledged_by=data.get("acknowledged_by"))
-        stamped = EventEnvelope(type=envelope.type, id=envelope.id, ts=self.clock(),
-                                data=data, command_id=envelope.command_id)
-        return self.broker.publish(channel, encode_event(stamped))
+        return self.broker.publish(channel, encode_event(envelope, ts=self.clock()))

@@ -48,13 +48,14 @@ class EventEnvelope:
     v: int = ENVELOPE_VERSION
 
 
-def encode_event(event: EventEnvelope) -> dict[str, Any]:
-    """The JSON object to put in a publication's ``data`` (``command_id`` omitted when None)."""
+def encode_event(event: EventEnvelope, *, ts: float | None = None) -> dict[str, Any]:
+    """The JSON object to put in a publication's ``data`` (``command_id`` omitted when None);
+    ``ts`` replaces the envelope's own (a publisher stamps the send time)."""
     out: dict[str, Any] = {
         "type": event.type,
         "v": event.v,
         "id": event.id,
-        "ts": event.ts,
+        "ts": event.ts if ts is None else ts,
         "data": event.data,
     }
     if event.command_id is not None:
@@ -77,22 +78,22 @@ def decode_event(value: object, *, known_types_only: bool = False) -> EventEnvel
     """
     if type(value) is not dict:
         raise EventError(f"event must be a JSON object, got {type(value).__name__}")
-    if not known_types_only:
-        # The hot path: exact JSON types, checked inline; anything else gets the full checks.
-        get = value.get
-        etype, version, event_id, ts = get("type"), get("v"), get("id"), get("ts")
-        command_id = get("command_id")
-        data = get("data")
-        if (
-            type(etype) is str
-            and type(version) is int
-            and version == ENVELOPE_VERSION
-            and type(event_id) is str
-            and (type(ts) is float or type(ts) is int)
-            and (command_id is None or type(command_id) is str)
-            and type(data) is dict
-        ):
-            return EventEnvelope(etype, event_id, float(ts), data, command_id, version)
+    # The hot path: exact JSON types, checked inline; anything else gets the full checks.
+    get = value.get
+    etype, version, event_id, ts = get("type"), get("v"), get("id"), get("ts")
+    command_id = get("command_id")
+    data = get("data")
+    if (
+        type(etype) is str
+        and (not known_types_only or etype in EVENT_TYPES)
+        and type(version) is int
+        and version == ENVELOPE_VERSION
+        and type(event_id) is str
+        and (type(ts) is float or type(ts) is int)
+        and (command_id is None or type(command_id) is str)
+        and type(data) is dict
+    ):
+        return EventEnvelope(etype, event_id, float(ts), data, command_id, version)
     etype = _field(value, "type", str)
     if known_types_only and etype not in EVENT_TYPES:
         raise EventError(f"unknown event type {etype!r}")
