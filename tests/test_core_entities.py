@@ -71,6 +71,18 @@ def test_no_op_updates_return_the_same_collection() -> None:
     assert c.upsert_many([Item("a", 9), c["a"]]) is c
 
 
+def test_upsert_many_put_back_keeps_the_held_object() -> None:
+    c = make(versioned=True).upsert_many([Item("a", 1), Item("b", 1)])
+    c.ordered()
+    held = c["a"]
+    # "a" is replaced, then put back with an equal (not identical) copy; "b" really changes.
+    d = c.upsert_many([Item("a", 5), Item("a", 1), Item("b", 2)])
+    assert d["a"] is held
+    assert d.changed_keys_since(c) == {"b"}
+    assert [i.id for i in d.ordered()] == ["b", "a"]
+    assert all(d[i.id] is i for i in d.ordered())
+
+
 def test_updates_return_new_collections_and_leave_the_old_intact() -> None:
     c1 = make().upsert(Item("a", 1))
     c2 = c1.upsert(Item("a", 2))
@@ -243,14 +255,44 @@ def test_ordered_view_is_derived_from_the_parent_not_resorted() -> None:
     assert list(view) == expected_order(contents(e))
 
 
-def test_ordered_view_falls_back_to_a_full_sort_after_many_changes() -> None:
+def test_ordered_view_falls_back_to_a_full_sort_when_most_keys_changed() -> None:
     calls: list[str] = []
     c = make(calls=calls).upsert_many(Item(str(i), i) for i in range(100))
     c.ordered()
-    d = c.upsert_many(Item(str(i), -i) for i in range(50))
+    d = c.upsert_many(Item(str(i), -i - 1) for i in range(60))  # 60 of 100 changed and moved
     calls.clear()
     assert list(d.ordered()) == expected_order(contents(d))
     assert len(calls) == 100
+
+
+def test_ordered_view_patches_a_frame_of_changes_relative_to_the_size() -> None:
+    # A live frame: 50 changed keys among 200 entities (more than a fixed few dozen) are still
+    # patched, two sort keys each, over one link or over many.
+    calls: list[str] = []
+    c = make(calls=calls).upsert_many(Item(str(i), i % 5) for i in range(200))
+    c.ordered()
+    for d in (
+        c.upsert_many(Item(str(i), i % 3) for i in range(0, 200, 4)),
+        _upsert_each(c, [Item(str(i), i % 3) for i in range(0, 200, 4)]),
+    ):
+        calls.clear()
+        assert list(d.ordered()) == expected_order(contents(d))
+        assert len(calls) == 2 * len(d.changed_keys_since(c) or ())
+        assert 0 < len(calls) <= 100
+
+
+def test_ordered_view_patch_limit_is_capped_for_big_collections() -> None:
+    from reactive_aiops.core import entities
+
+    assert entities._patch_limit(10) == entities._MAX_INCREMENTAL
+    assert entities._patch_limit(200) == 100
+    assert entities._patch_limit(10**6) == entities._MAX_PATCH
+
+
+def _upsert_each(c: EntityCollection[str, Item], items: list[Item]) -> EntityCollection[str, Item]:
+    for item in items:
+        c = c.upsert(item)
+    return c
 
 
 # -- the dict model ----------------------------------------------------------------------------
@@ -343,3 +385,26 @@ def test_ordered_view_survives_dropped_ancestors(ops: list[tuple[str, Any]]) -> 
             model = apply_model(model, op, arg, versioned=True)
     gc.collect()
     assert list(c.ordered()) == expected_order(model)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.booleans(), st.lists(ITEMS, max_size=8), st.lists(ITEMS, max_size=12), st.booleans())
+def test_upsert_many_equals_upserting_one_by_one(
+    versioned: bool, start: list[Item], items: list[Item], with_view: bool
+) -> None:
+    base = make(versioned=versioned).upsert_many(start)
+    if with_view:
+        base.ordered()
+    one_by_one = base
+    for item in items:
+        one_by_one = one_by_one.upsert(item)
+    many = base.upsert_many(items)
+    assert contents(many) == contents(one_by_one)
+    if one_by_one is base:
+        assert many is base
+    changed = many.changed_keys_since(base)
+    assert changed is not None
+    assert changed == {k for k in contents(many) if contents(base).get(k) != many[k]}
+    view = many.ordered()
+    assert list(view) == expected_order(contents(many))
+    assert all(many[i.id] is i for i in view)
