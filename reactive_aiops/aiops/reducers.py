@@ -10,6 +10,7 @@ missing, or already in the asked-for state, changes nothing (the server will ans
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -37,6 +38,7 @@ from reactive_aiops.aiops.models import (
     detector_key,
     detector_order,
 )
+from reactive_aiops.core.batching import with_reduce_many
 from reactive_aiops.core.entities import EntityCollection
 
 __all__ = [
@@ -139,8 +141,24 @@ def apply_resume(detectors: Detectors, command: ResumeDetector) -> Detectors:
 # -- slice reducers ----------------------------------------------------------------------------
 
 
+#: Every action class the slice reducers below react to, the upsert first; any other action
+#: leaves the slice as it is (which the batch path relies on: keep these in step).
+_DETECTOR_ACTIONS = (DetectorUpserted, DetectorsLoaded, PauseDetector, ResumeDetector)
+_ANOMALY_ACTIONS = (
+    AnomalyUpserted,
+    AnomaliesLoaded,
+    AnomalyRemoved,
+    AcknowledgeAnomaly,
+    ResolveAnomaly,
+)
+
+
 def detectors_reducer(state: Detectors | None, action: Any) -> Detectors:
-    """The ``detectors`` slice: an :class:`EntityCollection` of :class:`Detector` by id."""
+    """The ``detectors`` slice: an :class:`EntityCollection` of :class:`Detector` by id.
+
+    Carries ``reduce_many`` (:mod:`reactive_aiops.core.batching`): consecutive
+    ``DetectorUpserted`` actions become one ``upsert_many``.
+    """
     if state is None:
         state = _EMPTY_DETECTORS
     if isinstance(action, DetectorUpserted):
@@ -155,7 +173,11 @@ def detectors_reducer(state: Detectors | None, action: Any) -> Detectors:
 
 
 def anomalies_reducer(state: Anomalies | None, action: Any) -> Anomalies:
-    """The ``anomalies`` slice: an :class:`EntityCollection` of :class:`Anomaly` by id."""
+    """The ``anomalies`` slice: an :class:`EntityCollection` of :class:`Anomaly` by id.
+
+    Carries ``reduce_many`` (:mod:`reactive_aiops.core.batching`): consecutive
+    ``AnomalyUpserted`` actions become one ``upsert_many``.
+    """
     if state is None:
         state = _EMPTY_ANOMALIES
     if isinstance(action, AnomalyUpserted):
@@ -171,6 +193,50 @@ def anomalies_reducer(state: Anomalies | None, action: Any) -> Anomalies:
     return state
 
 
+def _upsert_runs(
+    plain: Callable[[Any, Any], Any],
+    empty: EntityCollection[str, Any],
+    handled: tuple[type[Any], ...],
+    entity_of: Callable[[Any], Any],
+) -> Callable[[Any, Sequence[object]], Any]:
+    """``reduce_many`` for an entity slice whose reducer ``plain`` returns its state itself
+    (``empty`` for None) for every action that is not an instance of ``handled``.
+
+    Each run of consecutive ``handled[0]`` (upsert) actions is one
+    :meth:`EntityCollection.upsert_many`, which equals upserting them one by one; any other
+    handled action goes through ``plain``, in its place.
+    """
+    upsert_type = handled[0]
+
+    def flush(state: Any, run: list[Any]) -> Any:
+        if state is None:
+            state = empty
+        return state.upsert(run[0]) if len(run) == 1 else state.upsert_many(run)
+
+    def reduce_many(state: Any, actions: Sequence[object]) -> Any:
+        if not actions:
+            return state
+        # Every slice reducer sees every action of a frame, so first ask, in C, which kinds of
+        # action there are: usually only upserts of this slice, or nothing it handles at all.
+        kinds = set(map(type, actions))
+        if kinds == {upsert_type}:
+            return flush(state, [entity_of(act) for act in actions])
+        if not any(issubclass(kind, handled) for kind in kinds):
+            return empty if state is None else state
+        run: list[Any] = []
+        for act in actions:
+            if isinstance(act, upsert_type):
+                run.append(entity_of(act))
+                continue
+            if run:
+                state = flush(state, run)
+                run = []
+            state = plain(state, act)
+        return flush(state, run) if run else state
+
+    return reduce_many
+
+
 def health_reducer(state: SystemHealth | None, action: Any) -> SystemHealth | None:
     """The ``health`` slice: the latest :class:`SystemHealth`, None until the first arrives.
 
@@ -182,3 +248,13 @@ def health_reducer(state: SystemHealth | None, action: Any) -> SystemHealth | No
             return state
         return health
     return state
+
+
+with_reduce_many(
+    detectors_reducer,
+    _upsert_runs(detectors_reducer, _EMPTY_DETECTORS, _DETECTOR_ACTIONS, lambda a: a.detector),
+)
+with_reduce_many(
+    anomalies_reducer,
+    _upsert_runs(anomalies_reducer, _EMPTY_ANOMALIES, _ANOMALY_ACTIONS, lambda a: a.anomaly),
+)

@@ -17,6 +17,7 @@ from reactive_aiops.core.actions import (
     action_class,
     action_type,
 )
+from reactive_aiops.core.batching import BatchReducer, reduce_all, with_reduce_many
 from reactive_aiops.core.combine import CombinedState, combine_reducers
 from reactive_aiops.core.compose import Dispatch, Middleware, StoreAPI, compose
 from reactive_aiops.core.dedupe import DedupeStats, dedupe, dedupe_stats
@@ -53,6 +54,7 @@ from reactive_aiops.core.store import Epic, Reducer, Store, create_store
 
 __all__ = [
     "Batch",
+    "BatchReducer",
     "CombinedState",
     "DedupeStats",
     "Dispatch",
@@ -102,5 +104,7 @@ __all__ = [
     "optimistic",
     "read_jsonl",
     "record_actions",
+    "reduce_all",
     "replay",
+    "with_reduce_many",
 ]

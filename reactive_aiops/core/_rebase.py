@@ -7,6 +7,7 @@ steps (O(pending) reducer calls), never the history.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -27,7 +28,14 @@ from reactive_aiops.core._journal import (
     TransactionCommitted,
     TransactionReverted,
 )
-from reactive_aiops.core.events import MalformedEvent, ServerEvent, UnknownEvent, command_id_of
+from reactive_aiops.core.batching import fold, reduce_all
+from reactive_aiops.core.events import (
+    EventMeta,
+    MalformedEvent,
+    ServerEvent,
+    UnknownEvent,
+    command_id_of,
+)
 
 
 @attrs.frozen
@@ -74,6 +82,51 @@ class RebaseEngine:
             return self._revert(state, journal, ids, act.reason, journal.clock)
         assert isinstance(act, ExpireTransactions)
         return self._expire(state, journal, act.now)
+
+    def reduce_many(self, state: Any, actions: Sequence[object]) -> Any:
+        """``reduce`` over ``actions`` in order (the batching contract), in runs where it can.
+
+        With nothing pending, ``reduce`` hands a plain action (no journal type, no command id
+        to match) straight to the inner reducer and leaves the journal alone, so a run of such
+        actions is one ``reduce_all`` of the inner reducer. Everything else -- a journal
+        action, a possible echo, any action while steps are pending -- takes ``reduce``.
+        """
+        count = len(actions)
+        i = 0
+        if state is None and count:
+            state = self.reduce(None, actions[0])
+            i = 1
+        get = self.lens.get
+        while i < count:
+            journal = get(state)
+            if not journal.steps:
+                end = i
+                while end < count:
+                    # Plain: no journal type, and no command id that could confirm a
+                    # transaction (undecoded events never do; see _server). Inlined: this
+                    # loop sees every action of every live frame.
+                    act = actions[end]
+                    kind = type(act)
+                    if kind in _JOURNAL_TYPES:
+                        break
+                    if kind not in _UNDECODED:
+                        meta = getattr(act, "meta", None)
+                        if isinstance(meta, EventMeta) and meta.command_id is not None:
+                            break
+                    end += 1
+                if end - i > 1:
+                    after = reduce_all(self.inner, state, actions[i:end])
+                    if get(after) is journal:
+                        state = after
+                    else:
+                        # The inner reducer rewrote the journal itself: each action of the run
+                        # must then see the journal the one before it left, as in a fold.
+                        state = fold(self.reduce, state, actions[i:end])
+                    i = end
+                    continue
+            state = self.reduce(state, actions[i])
+            i += 1
+        return state
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -249,6 +302,7 @@ class RebaseEngine:
 
 
 _UNDECODED = (ServerEvent, UnknownEvent, MalformedEvent)
+
 
 #: Exact classes the journal handles (subclasses would be treated as ordinary actions).
 _JOURNAL_TYPES = frozenset(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, overload
 
 import attrs
+
+from reactive_aiops.core.batching import fold, reduce_all, with_reduce_many
 
 _T = TypeVar("_T")
 
@@ -77,7 +79,9 @@ def combine_reducers(
     the new slice. The root is a :class:`CombinedState`, or an instance of the frozen attrs
     ``state_class`` whose other fields keep their value (defaults at first). The root reducer
     returns the *same* root object when no slice changed, so memoized selectors and ``select``
-    streams cost one identity check.
+    streams cost one identity check. The root reducer carries ``reduce_many``
+    (:mod:`reactive_aiops.core.batching`): each slice reduces a whole sequence of actions (with
+    its own ``reduce_many`` if it has one) and the root is rebuilt once.
     """
     if not reducers:
         raise ValueError("combine_reducers needs at least one slice reducer")
@@ -99,7 +103,23 @@ def combine_reducers(
                     changed[name] = after
             return state if changed is None else state.set(**changed)
 
-        return combined
+        def combined_many(state: CombinedState | None, actions: Sequence[object]) -> Any:
+            # Slice reducers see only their own slice, so each can take the whole sequence
+            # before the next one: the interleaving of a fold changes nothing but the cost.
+            if state is None:
+                return fold(combined, state, actions)
+            changed: dict[str, Any] | None = None
+            slices = state._slices
+            for name, reducer in items:
+                before = slices.get(name)
+                after = reduce_all(reducer, before, actions)
+                if after is not before:
+                    if changed is None:
+                        changed = {}
+                    changed[name] = after
+            return state if changed is None else state.set(**changed)
+
+        return with_reduce_many(combined, combined_many)
 
     if not attrs.has(state_class):
         raise TypeError(f"{state_class.__qualname__} is not an attrs class")
@@ -139,4 +159,18 @@ def combine_reducers(
                 changed[name] = after
         return state if changed is None else rebuild(state, changed)
 
-    return combined_class
+    def combined_class_many(state: Any, actions: Sequence[object]) -> Any:
+        # As combined_many above: one pass per slice, then one root rebuild for all actions.
+        if state is None:
+            return fold(combined_class, state, actions)
+        changed: dict[str, Any] | None = None
+        for name, reducer in items:
+            before = getattr(state, name)
+            after = reduce_all(reducer, before, actions)
+            if after is not before:
+                if changed is None:
+                    changed = {}
+                changed[name] = after
+        return state if changed is None else rebuild(state, changed)
+
+    return with_reduce_many(combined_class, combined_class_many)

@@ -24,12 +24,13 @@ the entity collections themselves (``EntityCollection.empty(versioned=True)``).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
 from reactive_aiops.core.actions import Batch, action
+from reactive_aiops.core.batching import reduce_all, with_reduce_many
 from reactive_aiops.core.compose import Dispatch, Middleware, StoreAPI
 from reactive_aiops.core.events import EventMeta, MalformedEvent, UnknownEvent, event_meta
 
@@ -259,7 +260,9 @@ def dedupe_stats(
 
     Counts :class:`DuplicateDropped` (not passed on) and ``UnknownEvent``/``MalformedEvent``
     (passed on to ``reducer`` too). The root must be a frozen attrs class (or a ``dict``) with
-    that field; a missing field raises ``TypeError`` naming it.
+    that field; a missing field raises ``TypeError`` naming it. The result carries
+    ``reduce_many`` (:mod:`reactive_aiops.core.batching`): uncounted actions reach ``reducer``
+    in runs.
     """
 
     def enhanced(state: Any, act: object) -> Any:
@@ -284,7 +287,27 @@ def dedupe_stats(
             return _set(state, field, attrs.evolve(stats, malformed=stats.malformed + 1))
         return state
 
-    return enhanced
+    def enhanced_many(state: Any, actions: Sequence[object]) -> Any:
+        # Runs of actions this layer does not count go to the inner reducer at once; a counted
+        # action (dropped, unknown, malformed) takes the one-action path, in its place.
+        kinds = set(map(type, actions))  # in C; a live frame has one or two kinds
+        if kinds.isdisjoint(_COUNTED) and not any(issubclass(k, DuplicateDropped) for k in kinds):
+            return reduce_all(reducer, state, actions)
+        start = 0
+        for i, act in enumerate(actions):
+            if isinstance(act, DuplicateDropped) or type(act) in _COUNTED:
+                if i > start:
+                    state = reduce_all(reducer, state, actions[start:i])
+                state = enhanced(state, act)
+                start = i + 1
+        if start < len(actions):
+            state = reduce_all(reducer, state, actions[start:])
+        return state
+
+    return with_reduce_many(enhanced, enhanced_many)
+
+
+_COUNTED = (UnknownEvent, MalformedEvent)
 
 
 def _get(state: Any, field: str) -> DedupeStats:

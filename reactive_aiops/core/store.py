@@ -32,6 +32,7 @@ from reactivex.disposable import Disposable
 from reactivex.subject import Subject
 
 from reactive_aiops.core.actions import Batch, Init, ReplaceReducer
+from reactive_aiops.core.batching import reduce_many_of
 from reactive_aiops.core.compose import Dispatch, Middleware, compose
 from reactive_aiops.core.errors import (
     DispatchInReducerError,
@@ -280,6 +281,9 @@ class Store(Generic[S]):
 
         If any reducer call raises, none of the actions is applied and :class:`ReducerError`
         names the one that failed. Middleware sees one :class:`~reactive_aiops.core.actions.Batch`.
+        A reducer carrying ``reduce_many`` (:mod:`reactive_aiops.core.batching`) applies the
+        batch in one call; if that raises, the actions are folded one by one instead, to name
+        the failing one (or, should only ``reduce_many`` raise, to apply the fold's state).
         """
         return self.dispatch(Batch(tuple(actions)))
 
@@ -328,13 +332,21 @@ class Store(Generic[S]):
         self._reducing = True
         try:
             if type(action) is Batch:
-                new = old
-                for inner in action.actions:
-                    try:
-                        new = reducer(new, inner)
-                    except Exception as exc:
-                        raise ReducerError(inner, exc) from exc
                 applied: Sequence[object] = action.actions
+                many = reduce_many_of(reducer) if len(applied) > 1 else None
+                if many is None:
+                    new = _fold_naming(reducer, old, applied)
+                else:
+                    try:
+                        new = many(old, applied)
+                    except Exception as exc:
+                        # The fold is the reference: it names the failing action, or (if
+                        # reduce_many raised where the fold does not) gives the right state.
+                        new = _fold_naming(reducer, old, applied)
+                        _log.warning(
+                            "reduce_many raised but the fold did not; the fold's state is used",
+                            exc_info=exc,
+                        )
             else:
                 try:
                     new = reducer(old, action)
@@ -371,6 +383,16 @@ class Store(Generic[S]):
                             self._report(exc)
         finally:
             self._notifying = False
+
+
+def _fold_naming(reducer: Reducer[S], state: S, actions: Sequence[object]) -> S:
+    """Fold ``actions`` into ``state``; a raising action is named by :class:`ReducerError`."""
+    for inner in actions:
+        try:
+            state = reducer(state, inner)
+        except Exception as exc:
+            raise ReducerError(inner, exc) from exc
+    return state
 
 
 def create_store(
