@@ -45,3 +45,7 @@ def test_public_objects_have_docstrings() -> None:
         and not getattr(getattr(reactive_aiops.core, name), "__doc__", None)
     ]
     assert missing == []
+
+
+def test_core_exports_the_batch_protocol() -> None:
+    assert {"BatchReducer", "reduce_all", "with_reduce_many"} <= set(reactive_aiops.core.__all__)
