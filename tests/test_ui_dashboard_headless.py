@@ -24,12 +24,12 @@ def test_probe_gives_each_event_one_sample_at_the_render_covering_it() -> None:
     probe.on_action(object())
     now[0] = 100.25
     probe.on_render()
-    assert probe.samples == [1.25, 0.75]
-    assert probe.to_reducer == [1.0, 0.5]  # both reached the reducer at 100.0
-    assert probe.to_render == [0.25, 0.25]
+    assert list(probe.samples) == [1.25, 0.75]
+    assert list(probe.to_reducer) == [1.0, 0.5]  # both reached the reducer at 100.0
+    assert list(probe.to_render) == [0.25, 0.25]
     assert probe.events == 2
     probe.on_render()  # a render with nothing new adds no sample
-    assert probe.samples == [1.25, 0.75]
+    assert list(probe.samples) == [1.25, 0.75]
     assert probe.renders == 2
 
 

@@ -6,6 +6,8 @@
   the newest, delivered at once after a quiet frame, the last one never lost.
 * Adapters, each disposed together with its widget: ``aiter_stream`` (asyncio), ``bind_textual``,
   ``bind_tk``, ``bind_qt``.
+* ``streaming_gc()``: the garbage-collector policy a live UI process should run under
+  (:mod:`.gc_policy`).
 
 No toolkit is imported here or by any adapter module at import time: each adapter receives the
 toolkit's objects (a widget, ``QtCore``) from the caller, so ``import reactive_aiops.ui`` works
@@ -15,6 +17,7 @@ with none of Textual, Tk or Qt installed. The dashboard lives in :mod:`.dashboar
 from reactive_aiops.ui._binding import Binding
 from reactive_aiops.ui.aio import StreamIterator, aiter_stream
 from reactive_aiops.ui.coalesce import DEFAULT_FPS, coalesce_frames
+from reactive_aiops.ui.gc_policy import STREAMING_GEN0_THRESHOLD, streaming_gc
 from reactive_aiops.ui.hooks import (
     AnomalyFilter,
     use_real_time_anomalies,
@@ -30,6 +33,7 @@ __all__ = [
     "BINDING_WORKER_GROUP",
     "DEFAULT_FPS",
     "DEFAULT_POLL_INTERVAL",
+    "STREAMING_GEN0_THRESHOLD",
     "AnomalyFilter",
     "Binding",
     "QtObjectScheduler",
@@ -40,6 +44,7 @@ __all__ = [
     "bind_textual",
     "bind_tk",
     "coalesce_frames",
+    "streaming_gc",
     "use_real_time_anomalies",
     "use_real_time_detector",
     "use_websocket",

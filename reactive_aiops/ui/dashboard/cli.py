@@ -17,6 +17,7 @@ import sys
 from typing import TextIO
 
 from reactive_aiops.ui.dashboard.session import open_session
+from reactive_aiops.ui.gc_policy import streaming_gc
 
 __all__ = ["add_arguments", "run", "run_demo"]
 
@@ -161,7 +162,8 @@ async def _headless(
     from reactive_aiops.ui.dashboard.headless import run_headless
 
     async with open_session(url, token=token, rate=rate, seed=seed) as session:
-        summary = await run_headless(session.store, duration)
+        with streaming_gc():
+            summary = await run_headless(session.store, duration)
     print(summary.format())
     sys.stdout.flush()
     return 0
@@ -200,9 +202,10 @@ async def _tui(
             quit_after=duration,
             screenshot=screenshot,
         )
-        if screenshot is not None:
-            # No terminal needed: Textual renders into a virtual screen of this size.
-            await app.run_async(headless=True, size=(120, 34))
-        else:
-            await app.run_async()
+        with streaming_gc():
+            if screenshot is not None:
+                # No terminal needed: Textual renders into a virtual screen of this size.
+                await app.run_async(headless=True, size=(120, 34))
+            else:
+                await app.run_async()
     return app.return_code or 0

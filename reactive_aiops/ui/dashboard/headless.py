@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -55,13 +56,17 @@ class LatencyProbe:
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._pending: list[tuple[float, float]] = []  # (sent ts, time it reached the reducer)
+        # Samples are kept in float arrays, not lists: a list of hundreds of thousands of floats
+        # is traversed by every full garbage collection (measured: up to 21 ms per collection
+        # after 200,000 events, stalling frames), an array is not tracked by the collector.
+        self._pending_sent = array("d")  # sent ts of events reduced but not yet rendered
+        self._pending_reduced = array("d")  # when each reached the reducer
         #: Latency samples in seconds, one per rendered event.
-        self.samples: list[float] = []
+        self.samples = array("d")
         #: The same events split at the store: ``ts`` -> the store updated (action callbacks run
         #: after the reducers and state subscribers), and from there -> the render.
-        self.to_reducer: list[float] = []
-        self.to_render: list[float] = []
+        self.to_reducer = array("d")
+        self.to_render = array("d")
         self.events = 0
         self.renders = 0
 
@@ -74,20 +79,21 @@ class LatencyProbe:
             if meta is not None and meta.sent_ts is not None:
                 if now is None:
                     now = self._clock()
-                self._pending.append((meta.sent_ts, now))
+                self._pending_sent.append(meta.sent_ts)
+                self._pending_reduced.append(now)
                 self.events += 1
 
     def on_render(self, _value: object = None) -> None:
         """A frame reached the UI: every noted event is now on screen."""
         self.renders += 1
-        if not self._pending:
+        sent, reduced = self._pending_sent, self._pending_reduced
+        if not sent:
             return
         now = self._clock()
-        for ts, reduced in self._pending:
-            self.samples.append(now - ts)
-            self.to_reducer.append(reduced - ts)
-            self.to_render.append(now - reduced)
-        self._pending.clear()
+        self.samples.extend([now - ts for ts in sent])
+        self.to_reducer.extend([r - ts for ts, r in zip(sent, reduced, strict=True)])
+        self.to_render.extend([now - r for r in reduced])
+        del sent[:], reduced[:]
 
 
 def _percentile(ordered: list[float], p: float) -> float:
