@@ -29,13 +29,7 @@ from reactive_aiops.core._journal import (
     TransactionReverted,
 )
 from reactive_aiops.core.batching import fold, reduce_all
-from reactive_aiops.core.events import (
-    EventMeta,
-    MalformedEvent,
-    ServerEvent,
-    UnknownEvent,
-    command_id_of,
-)
+from reactive_aiops.core.events import MalformedEvent, ServerEvent, UnknownEvent, command_id_of
 
 
 @attrs.frozen
@@ -103,16 +97,10 @@ class RebaseEngine:
                 end = i
                 while end < count:
                     # Plain: no journal type, and no command id that could confirm a
-                    # transaction (undecoded events never do; see _server). Inlined: this
-                    # loop sees every action of every live frame.
+                    # transaction (what _server would look at).
                     act = actions[end]
-                    kind = type(act)
-                    if kind in _JOURNAL_TYPES:
+                    if type(act) in _JOURNAL_TYPES or _echo_id(act) is not None:
                         break
-                    if kind not in _UNDECODED:
-                        meta = getattr(act, "meta", None)
-                        if isinstance(meta, EventMeta) and meta.command_id is not None:
-                            break
                     end += 1
                 if end - i > 1:
                     after = reduce_all(self.inner, state, actions[i:end])
@@ -205,9 +193,7 @@ class RebaseEngine:
         return state
 
     def _server(self, state: Any, journal: OptimisticJournal, act: object) -> Any:
-        # An event this client could not decode says nothing about what the command did, so it
-        # cannot confirm it: the RPC reply or the TTL settles the transaction instead.
-        cid = None if type(act) in _UNDECODED else command_id_of(act)
+        cid = _echo_id(act)
         if cid is not None:
             if journal.pending(cid) is not None:
                 # The echo is the server's own record of the change: it confirms the transaction.
@@ -302,6 +288,15 @@ class RebaseEngine:
 
 
 _UNDECODED = (ServerEvent, UnknownEvent, MalformedEvent)
+
+
+def _echo_id(act: object) -> str | None:
+    """The command id ``act`` could confirm a transaction with, or None.
+
+    An event this client could not decode says nothing about what the command did, so it
+    cannot confirm it: the RPC reply or the TTL settles the transaction instead.
+    """
+    return None if type(act) in _UNDECODED else command_id_of(act)
 
 
 #: Exact classes the journal handles (subclasses would be treated as ordinary actions).

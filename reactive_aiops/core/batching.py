@@ -76,9 +76,7 @@ def reduce_all(reducer: Callable[[Any, Any], Any], state: Any, actions: Sequence
     many = reduce_many_of(reducer)
     if many is not None:
         return many(state, actions)
-    for act in actions:
-        state = reducer(state, act)
-    return state
+    return fold(reducer, state, actions)
 
 
 def with_reduce_many(reducer: _R, many: ReduceMany) -> _R:

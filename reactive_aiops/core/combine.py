@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, overload
@@ -104,19 +105,9 @@ def combine_reducers(
             return state if changed is None else state.set(**changed)
 
         def combined_many(state: CombinedState | None, actions: Sequence[object]) -> Any:
-            # Slice reducers see only their own slice, so each can take the whole sequence
-            # before the next one: the interleaving of a fold changes nothing but the cost.
             if state is None:
                 return fold(combined, state, actions)
-            changed: dict[str, Any] | None = None
-            slices = state._slices
-            for name, reducer in items:
-                before = slices.get(name)
-                after = reduce_all(reducer, before, actions)
-                if after is not before:
-                    if changed is None:
-                        changed = {}
-                    changed[name] = after
+            changed = _slices_changed(items, state._slices.get, actions)
             return state if changed is None else state.set(**changed)
 
         return with_reduce_many(combined, combined_many)
@@ -160,17 +151,30 @@ def combine_reducers(
         return state if changed is None else rebuild(state, changed)
 
     def combined_class_many(state: Any, actions: Sequence[object]) -> Any:
-        # As combined_many above: one pass per slice, then one root rebuild for all actions.
         if state is None:
             return fold(combined_class, state, actions)
-        changed: dict[str, Any] | None = None
-        for name, reducer in items:
-            before = getattr(state, name)
-            after = reduce_all(reducer, before, actions)
-            if after is not before:
-                if changed is None:
-                    changed = {}
-                changed[name] = after
+        changed = _slices_changed(items, functools.partial(getattr, state), actions)
         return state if changed is None else rebuild(state, changed)
 
     return with_reduce_many(combined_class, combined_class_many)
+
+
+def _slices_changed(
+    items: tuple[tuple[str, SliceReducer], ...],
+    get: Callable[[str], Any],
+    actions: Sequence[object],
+) -> dict[str, Any] | None:
+    """The slices ``actions`` change, by name (None when none does); ``get(name)`` reads one.
+
+    Slice reducers see only their own slice, so each can take the whole sequence before the
+    next one: the interleaving of a fold changes nothing but the cost (one root rebuild).
+    """
+    changed: dict[str, Any] | None = None
+    for name, reducer in items:
+        before = get(name)
+        after = reduce_all(reducer, before, actions)
+        if after is not before:
+            if changed is None:
+                changed = {}
+            changed[name] = after
+    return changed

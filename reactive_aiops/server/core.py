@@ -11,7 +11,7 @@ import math
 import re
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from reactive_aiops.protocol.server import AuthFailure, ConnectionLimits, Principal
 from reactive_aiops.server.auth import Claims, TokenError, TokenExpired, verify_token
@@ -107,7 +107,7 @@ _CHECKS = {event_type: _field_checks(event_type) for event_type in _PAYLOAD_FIEL
 
 def _check_payload(event_type: str, data: dict[str, Any]) -> None:
     for name, kinds, optional, allowed in _CHECKS[event_type]:
-        value: Any = data.get(name, _MISSING)
+        value = data.get(name, _MISSING)
         if value is _MISSING:
             if optional:
                 continue
@@ -115,7 +115,7 @@ def _check_payload(event_type: str, data: dict[str, Any]) -> None:
         kind = type(value)
         if kind is bool or not isinstance(value, kinds):
             raise PublishError(400, f"payload field {name!r} has the wrong type")
-        if kind is float and not math.isfinite(data[name]):
+        if kind is float and not math.isfinite(cast(float, value)):
             # JSON has no NaN or infinity: the wire would carry null, not this number
             raise PublishError(400, f"payload field {name!r} must be a finite number")
         if allowed is not None and value not in allowed:

@@ -164,6 +164,20 @@ def _split(text: object, max_size: int, max_messages: int) -> list[dict[str, Any
     return objects
 
 
+def _decode_frame(
+    text: object, max_size: int, max_messages: int, decode: Callable[[dict[str, Any]], _T]
+) -> list[_T]:
+    """Split a frame and ``decode`` each message; a ``ProtocolError`` names the message's index
+    and carries the ones decoded before it."""
+    out: list[_T] = []
+    for index, obj in enumerate(_split(text, max_size, max_messages)):
+        try:
+            out.append(decode(obj))
+        except ProtocolError as exc:
+            raise ProtocolError(exc.reason, decoded=out, index=index) from exc
+    return out
+
+
 _encode_json = msgspec.json.Encoder().encode
 
 
@@ -282,14 +296,7 @@ def decode_replies(
     Raises ``FrameError`` (bad framing) or ``ProtocolError`` (bad schema); ``exc.decoded`` holds
     the messages before the bad one, which the caller should still process.
     """
-    objects = _split(text, max_size, max_messages)
-    out: list[ServerMessage] = []
-    for index, obj in enumerate(objects):
-        try:
-            out.append(_decode_server_message(obj))
-        except ProtocolError as exc:
-            raise ProtocolError(exc.reason, decoded=out, index=index) from exc
-    return out
+    return _decode_frame(text, max_size, max_messages, _decode_server_message)
 
 
 # --- server side -----------------------------------------------------------------------------
@@ -313,14 +320,7 @@ def decode_commands(
     Raises ``FrameError`` / ``ProtocolError`` (answer with disconnect 3501 bad request);
     ``exc.decoded`` holds the commands before the bad one.
     """
-    objects = _split(text, max_size, max_messages)
-    out: list[ClientMessage] = []
-    for index, obj in enumerate(objects):
-        try:
-            out.append(_decode_client_message(obj))
-        except ProtocolError as exc:
-            raise ProtocolError(exc.reason, decoded=out, index=index) from exc
-    return out
+    return _decode_frame(text, max_size, max_messages, _decode_client_message)
 
 
 def _server_obj(message: ServerMessage) -> dict[str, Any]:
