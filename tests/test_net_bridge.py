@@ -42,6 +42,13 @@ def _publish_anomaly(server: Any, anomaly_id: str, n: int, **kw: Any) -> None:
                                          anomaly_payload(anomaly_id, **kw)))
 
 
+async def _seed_a1(server: Any, store: Any, **kw: Any) -> None:
+    """Once the client is subscribed, publish anomaly ``a1`` and wait until the store has it."""
+    await wait_until(lambda: server.core.broker.subscriber_count("anomalies") == 1)
+    _publish_anomaly(server, "a1", 1, **kw)
+    await wait_until(lambda: "a1" in store.state.anomalies)
+
+
 @pytest.mark.asyncio
 async def test_events_and_connection_state_reach_the_store() -> None:
     async with server_behind_proxy() as (server, proxy), live_client(
@@ -65,9 +72,7 @@ async def test_store_connection_slice_mirrors_the_manager_across_a_reconnect() -
     async with server_behind_proxy() as (server, proxy), live_client(
         proxied_url(server, proxy)
     ) as live:
-        await wait_until(lambda: server.core.broker.subscriber_count("anomalies") == 1)
-        _publish_anomaly(server, "a1", 1)
-        await wait_until(lambda: "a1" in live.store.state.anomalies)
+        await _seed_a1(server, live.store)
         proxy.cut()
         await wait_until(lambda: live.manager.state.health.reconnects == 1)
         await wait_until(lambda: live.manager.state.status is Status.CONNECTED)
@@ -94,9 +99,7 @@ async def test_command_is_optimistic_then_committed_by_the_server() -> None:
         proxied_url(server, proxy)
     ) as live:
         store = live.store
-        await wait_until(lambda: server.core.broker.subscriber_count("anomalies") == 1)
-        _publish_anomaly(server, "a1", 1)
-        await wait_until(lambda: "a1" in store.state.anomalies)
+        await _seed_a1(server, store)
         store.dispatch(AcknowledgeAnomaly("a1", command_id="cmd-ack-1", by="me"))
         # applied at once, before any reply
         assert store.state.anomalies["a1"].state is AnomalyState.ACKNOWLEDGED
@@ -116,9 +119,7 @@ async def test_rejections_revert_with_the_code_and_message() -> None:
         proxied_url(server, proxy)
     ) as live:
         store = live.store
-        await wait_until(lambda: server.core.broker.subscriber_count("anomalies") == 1)
-        _publish_anomaly(server, "a1", 1, state="resolved")
-        await wait_until(lambda: "a1" in store.state.anomalies)
+        await _seed_a1(server, store, state="resolved")
         store.dispatch(ResolveAnomaly("a1", command_id="cmd-res"))
         store.dispatch(PauseDetector("nope", command_id="cmd-pause"))
         await wait_until(lambda: not store.state.optimistic.transactions)
@@ -134,9 +135,7 @@ async def test_a_viewer_token_is_forbidden_to_command() -> None:
         proxied_url(server, proxy), tok=token("bob", roles=())
     ) as live:
         store = live.store
-        await wait_until(lambda: server.core.broker.subscriber_count("anomalies") == 1)
-        _publish_anomaly(server, "a1", 1)
-        await wait_until(lambda: "a1" in store.state.anomalies)
+        await _seed_a1(server, store)
         store.dispatch(AcknowledgeAnomaly("a1", command_id="cmd-x"))
         await wait_until(lambda: not store.state.optimistic.transactions)
         reason = store.state.optimistic.revert_reason("cmd-x")
@@ -157,9 +156,7 @@ async def test_unanswered_command_times_out_on_the_client_clock() -> None:
     ) as live:
         clock.add_listener(live.manager.poke)
         store = live.store
-        await wait_until(lambda: server.core.broker.subscriber_count("anomalies") == 1)
-        _publish_anomaly(server, "a1", 1)
-        await wait_until(lambda: "a1" in store.state.anomalies)
+        await _seed_a1(server, store)
         proxy.blackhole()
         store.dispatch(AcknowledgeAnomaly("a1", command_id="cmd-slow"))
         await asyncio.sleep(0)  # the bridge's task issues the RPC: its timeout starts now
@@ -179,9 +176,7 @@ async def test_revert_policy_reverts_on_loss_and_a_late_reply_still_commits() ->
         proxied_url(server, proxy), on_connection_lost="revert"
     ) as live:
         store = live.store
-        await wait_until(lambda: server.core.broker.subscriber_count("anomalies") == 1)
-        _publish_anomaly(server, "a1", 1)
-        await wait_until(lambda: "a1" in store.state.anomalies)
+        await _seed_a1(server, store)
         proxy.blackhole()
         store.dispatch(AcknowledgeAnomaly("a1", command_id="cmd-lost"))
         await asyncio.sleep(0.05)  # let the RPC go out (into the hole)
@@ -204,9 +199,7 @@ async def test_keep_policy_resends_after_reconnect_and_commits() -> None:
         proxied_url(server, proxy)
     ) as live:
         store = live.store
-        await wait_until(lambda: server.core.broker.subscriber_count("anomalies") == 1)
-        _publish_anomaly(server, "a1", 1)
-        await wait_until(lambda: "a1" in store.state.anomalies)
+        await _seed_a1(server, store)
         proxy.refuse()
         proxy.cut()
         await wait_until(lambda: store.state.connection.status is not Status.CONNECTED)
