@@ -20,7 +20,7 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, cast
 
 import attrs
@@ -33,6 +33,7 @@ from reactive_aiops.server import http
 from reactive_aiops.server.broker import Clock, Publication
 from reactive_aiops.server.config import ServerConfig
 from reactive_aiops.server.core import ServerCore
+from reactive_aiops.server.engine import PublishResult
 from reactive_aiops.server.limits import origin_allowed
 from reactive_aiops.server.pump import Flusher, Pump
 from reactive_aiops.server.simulation import Pacer, Simulator
@@ -66,7 +67,7 @@ def _edge_connection_class(edge: EventServer) -> Callable[..., ServerConnection]
             if self._mode == "ws":
                 super().data_received(data)
                 return
-            if self._mode == "done":
+            if self._mode in ("done", "busy"):
                 return
             self._sniff += data
             if self._mode is None:
@@ -85,7 +86,11 @@ def _edge_connection_class(edge: EventServer) -> Callable[..., ServerConnection]
                 return
             if request is not None:
                 edge.stats.http_requests += 1
-                self._respond(*http.handle(request, edge.core))
+                self._mode = "busy"
+                edge.spawn(self._serve(request))
+
+        async def _serve(self, request: http.HttpRequest) -> None:
+            self._respond(*await http.handle(request, edge.core))
 
         def _respond(self, status: int, payload: dict[str, Any]) -> None:
             self._mode = "done"
@@ -109,6 +114,7 @@ class EventServer:
         self._port = config.port
         self._live: dict[ProtocolConnection, ServerConnection] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Future[None]] = set()
         self._sim_task: asyncio.Task[None] | None = None
         self._ids = itertools.count(1)
         self._flusher = Flusher()
@@ -149,8 +155,19 @@ class EventServer:
         return tuple(self._live)
 
     def publish(self, channel: str, event: object) -> Publication:
-        """Validate and publish an event envelope (see ``ServerCore.publish``)."""
+        """Validate and publish an event envelope now (memory engine; ``ServerCore.publish``)."""
         return self.core.publish(channel, event)
+
+    async def apublish(self, channel: str, event: object, *,
+                       idempotency_key: str | None = None) -> PublishResult:
+        """Validate and publish on any engine (``ServerCore.apublish``)."""
+        return await self.core.apublish(channel, event, idempotency_key=idempotency_key)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task the server keeps a reference to until it ends."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def start(self) -> None:
         """Listen (on the same port again after a restart) and start the simulated source."""
