@@ -21,7 +21,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -33,11 +33,15 @@ from reactive_aiops.server import http
 from reactive_aiops.server.broker import Clock, Publication
 from reactive_aiops.server.config import ServerConfig
 from reactive_aiops.server.core import ServerCore
-from reactive_aiops.server.engine import PublishResult
+from reactive_aiops.server.engine import Engine, PublishResult
 from reactive_aiops.server.limits import origin_allowed
+from reactive_aiops.server.memory import MemoryEngine
 from reactive_aiops.server.pump import Flusher, Pump
 from reactive_aiops.server.simulation import Pacer, Simulator
 from reactive_aiops.wire.codes import DisconnectCode
+
+if TYPE_CHECKING:  # the Redis engine is an optional extra: imported only when configured
+    from reactive_aiops.server.cluster import LeasedSource
 
 logger = logging.getLogger("reactive_aiops.server")
 
@@ -104,11 +108,18 @@ class EventServer:
     """The event server. ``start``/``stop``/``restart`` it; ``publish`` events into it."""
 
     def __init__(self, config: ServerConfig, *, clock: Clock = time.time,
-                 core: ServerCore | None = None) -> None:
+                 core: ServerCore | None = None, engine: Engine | None = None) -> None:
         self.config = config
         self.clock = clock
-        self.core = core or ServerCore(config, clock=clock)
+        if core is None and engine is None and config.redis_url is not None:
+            from reactive_aiops.server.redis_engine import RedisEngine
+
+            engine = RedisEngine(config.redis_url, config, clock=clock,
+                                 username=config.redis_username, password=config.redis_password)
+        self.core = core or ServerCore(config, clock=clock, engine=engine)
         self.simulator: Simulator | None = None
+        self.source: LeasedSource | None = None
+        self._source_task: asyncio.Task[None] | None = None
         self.stats = ServerStats()
         self._server: Server | None = None
         self._port = config.port
@@ -123,6 +134,15 @@ class EventServer:
 
     def _make_simulator(self) -> None:
         self.simulator = None
+        engine = self.core.engine
+        if not isinstance(engine, MemoryEngine):
+            if self.config.simulation.enabled:
+                from reactive_aiops.server.cluster import LeasedSource
+                from reactive_aiops.server.redis_engine import RedisEngine
+
+                assert isinstance(engine, RedisEngine), "a shared source needs the Redis engine"
+                self.source = LeasedSource(engine, self.config.simulation, clock=self.clock)
+            return
         if self.config.simulation.enabled:
             self.simulator = Simulator(self.core.state, self.config.simulation)
             self.simulator.start()
@@ -173,6 +193,7 @@ class EventServer:
         """Listen (on the same port again after a restart) and start the simulated source."""
         if self._server is not None:
             raise RuntimeError("server already started")
+        await self.core.engine.start()
         self._server = await serve(
             self._handle, self.config.host, self._port,
             process_request=self._process_request,
@@ -188,15 +209,18 @@ class EventServer:
         self._port = sockets[0].getsockname()[1]
         if self.simulator is not None:
             self._sim_task = asyncio.create_task(self._run_simulation(self.simulator))
+        if self.source is not None:
+            self._source_task = asyncio.create_task(self.source.run())
         logger.info("listening on %s", self.url)
 
     async def stop(self, code: int = DisconnectCode.SHUTDOWN, reason: str = "shutdown") -> None:
         """Close every client with ``code`` (reconnectable by default) and stop listening."""
-        if self._sim_task is not None:
-            self._sim_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sim_task
-            self._sim_task = None
+        for task in (self._sim_task, self._source_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._sim_task = self._source_task = None
         server, self._server = self._server, None
         if server is None:
             return
@@ -218,9 +242,20 @@ class EventServer:
         """
         await self.stop()
         if not keep_history:
+            if not isinstance(self.core.engine, MemoryEngine):
+                raise RuntimeError("keep_history=False needs the memory engine")
             self.core = ServerCore(self.config, clock=self.clock)
             self._make_simulator()
         await self.start()
+
+    async def close(self) -> None:
+        """Stop and release the engine (its connections to Redis, if any)."""
+        await self.stop()
+        await self.core.engine.close()
+
+    def engine_health(self) -> dict[str, str]:
+        """The engine's name and state for ``/health``."""
+        return {"name": self.core.engine.name, "state": self.core.engine.state}
 
     async def serve_forever(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down gracefully."""
@@ -309,4 +344,4 @@ async def serve_embedded(config: ServerConfig | None = None, *, clock: Clock = t
     try:
         yield server
     finally:
-        await server.stop()
+        await server.close()

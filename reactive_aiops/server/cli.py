@@ -11,9 +11,11 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 
 from reactive_aiops.server.app import EventServer
 from reactive_aiops.server.config import ServerConfig, SimulationConfig
+from reactive_aiops.server.redis_url import PASSWORD_ENV, URL_ENV, USERNAME_ENV, check_redis_url
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,10 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=s.seed)
     parser.add_argument("--detectors", type=int, default=s.detectors)
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--redis-url", default=os.environ.get(URL_ENV),
+                        help="join the cluster sharing this Redis (redis://HOST:PORT/DB or "
+                        f"rediss://...; default ${URL_ENV}); the password comes from "
+                        f"${PASSWORD_ENV}. Without it: one process, in memory")
 
 
 def config_from(args: argparse.Namespace) -> ServerConfig:
-    """Build a ``ServerConfig`` from parsed arguments and the environment."""
+    """Build a ``ServerConfig`` from parsed arguments and the environment.
+
+    Raises ``ValueError`` (one line for the user) for a bad ``--redis-url``.
+    """
+    redis_url = None if not args.redis_url else check_redis_url(args.redis_url)
     secret = os.environ.get("REACTIVE_AIOPS_TOKEN_SECRET", ServerConfig().token_secret)
     return ServerConfig(
         host=args.host, port=args.port, token_secret=secret,
@@ -55,11 +65,27 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
         compression=args.compression,
         simulation=SimulationConfig(enabled=not args.no_simulation, seed=args.seed,
                                     samples_per_second=args.rate, detectors=args.detectors),
+        redis_url=redis_url, redis_username=os.environ.get(USERNAME_ENV) or None,
+        redis_password=os.environ.get(PASSWORD_ENV) or None,
     )
 
 
-async def _main(config: ServerConfig) -> None:
+async def _main(config: ServerConfig) -> int:
     server = EventServer(config)
+    if config.redis_url is not None:
+        from reactive_aiops.server.engine import EngineUnavailable
+        from reactive_aiops.server.redis_engine import RedisEngine
+
+        assert isinstance(server.core.engine, RedisEngine)
+        try:
+            await server.core.engine.check()
+        except ValueError as exc:
+            print(f"reactive-aiops serve: {exc}", file=sys.stderr)
+            await server.core.engine.close()
+            return 2
+        except EngineUnavailable as exc:
+            # Serve anyway: the engine reconnects with backoff and /health says degraded.
+            logging.getLogger("reactive_aiops.server").warning("%s", exc)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -67,11 +93,24 @@ async def _main(config: ServerConfig) -> None:
         loop.add_signal_handler(sig, stop.set)
     print(f"reactive-aiops serving on {server.url}", flush=True)
     await server.serve_forever(stop)
+    await server.core.engine.close()
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; clients are closed with 3001 (reconnectable)."""
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_main(config_from(args)))
-    return 0
+    try:
+        config = config_from(args)
+    except ValueError as exc:
+        print(f"reactive-aiops serve: {exc}", file=sys.stderr)
+        return 2
+    if config.redis_url is not None:
+        try:
+            import redis  # noqa: F401
+        except ModuleNotFoundError:
+            print("reactive-aiops serve: --redis-url needs the redis extra: "
+                  "pip install 'reactive-aiops[redis]'", file=sys.stderr)
+            return 2
+    return asyncio.run(_main(config))

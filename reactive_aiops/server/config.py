@@ -86,3 +86,8 @@ class ServerConfig:
     command_memory: int = 10_000
     operator_role: str = "operator"
     simulation: SimulationConfig = SimulationConfig()
+    #: join the cluster that shares this Redis (``redis://HOST:PORT/DB`` or ``rediss://``);
+    #: None runs the in-process memory engine. Credentials never go in the URL: see below.
+    redis_url: str | None = None
+    redis_username: str | None = None
+    redis_password: str | None = attrs.field(default=None, repr=False)

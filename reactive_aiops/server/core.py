@@ -35,7 +35,7 @@ from reactive_aiops.server.commands import (
 from reactive_aiops.server.config import ServerConfig
 from reactive_aiops.server.engine import Engine, EngineUnavailable, PublishResult, Record
 from reactive_aiops.server.memory import MemoryEngine
-from reactive_aiops.server.state import AiopsState
+from reactive_aiops.server.state import AiopsState, record_from
 from reactive_aiops.wire.codes import ERROR_MESSAGES, TEMPORARY_ERRORS, ErrorCode
 from reactive_aiops.wire.events import (
     ANOMALY_UPSERTED,
@@ -277,6 +277,9 @@ class ServerCore:
             raise PublishError(400, f"{envelope.type} belongs on {expected}")
         else:
             record = ("anomaly", data) if envelope.type == ANOMALY_UPSERTED else ("health", data)
+        if record is not None:
+            # the stored state is the full contract record, defaults filled in
+            record = (record[0], record_from(*record).payload())
         return encode_event(envelope, ts=self.clock()), record
 
     def publish(self, channel: str, event: EventEnvelope | object) -> Publication:

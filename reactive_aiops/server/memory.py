@@ -17,7 +17,7 @@ from reactive_aiops.server.broker import Broker, Clock, Publication
 from reactive_aiops.server.commands import CommandService, Outcome, ParsedCommand
 from reactive_aiops.server.config import ServerConfig
 from reactive_aiops.server.engine import ENGINE_OK, PublishResult, Record, Subscriber, run_now
-from reactive_aiops.server.state import AiopsState, AnomalyRecord, DetectorRecord, HealthRecord
+from reactive_aiops.server.state import AiopsState, AnomalyRecord, DetectorRecord, record_from
 from reactive_aiops.wire.events import CHANNEL_ANOMALIES, CHANNEL_DETECTORS, CHANNEL_HEALTH
 from reactive_aiops.wire.messages import Error
 
@@ -117,23 +117,13 @@ class MemoryEngine:
             del self._idempotent[key]
 
     def _record(self, kind: str, data: dict[str, Any]) -> None:
-        if kind == "detector":
-            self.aiops.detectors[data["id"]] = DetectorRecord(
-                id=data["id"], name=data["name"], metric=data["metric"], status=data["status"],
-                updated_at=float(data["updated_at"]), version=data.get("version", 0))
-        elif kind == "anomaly":
-            self.aiops.anomalies[data["id"]] = AnomalyRecord(
-                id=data["id"], detector_id=data["detector_id"], metric=data["metric"],
-                severity=data["severity"], score=float(data["score"]),
-                value=float(data["value"]), started_at=float(data["started_at"]),
-                state=data.get("state", "open"), version=data.get("version", 0),
-                updated_at=float(data.get("updated_at", 0.0)),
-                resolved_at=data.get("resolved_at"), acknowledged_by=data.get("acknowledged_by"))
-        elif kind == "health":
-            self.aiops.health = HealthRecord(
-                status=data["status"], events_per_second=float(data["events_per_second"]),
-                open_anomalies=data["open_anomalies"], detectors_active=data["detectors_active"],
-                detectors_error=data["detectors_error"], updated_at=float(data["updated_at"]))
+        record = record_from(kind, data)
+        if isinstance(record, DetectorRecord):
+            self.aiops.detectors[record.id] = record
+        elif isinstance(record, AnomalyRecord):
+            self.aiops.anomalies[record.id] = record
+        else:
+            self.aiops.health = record
 
     async def publish(self, channel: str, data: dict[str, Any], *, record: Record | None = None,
                       idempotency_key: str | None = None) -> PublishResult:
