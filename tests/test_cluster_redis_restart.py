@@ -1,0 +1,153 @@
+"""Scenario (c) of issue 10: redis-server restarts under two live nodes.
+
+With AOF (``appendfsync always``) everything accepted survives: the client recovers and sees
+every event exactly once. Without persistence Redis comes back empty: one resync per channel,
+nothing of the dead epoch applied. While Redis is down the publish API answers 503, the nodes
+keep running and the client's connection stays up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from redis_helpers import (
+    API_KEY,
+    Publisher,
+    RedisServer,
+    SubscribeLog,
+    figure,
+    http_publish,
+    local_subscribers,
+    two_nodes,
+    wait_until,
+)
+from reliability_helpers import (
+    AppliedLog,
+    anomaly_payload,
+    detector_payload,
+    envelope,
+    health_payload,
+    live_client,
+    proxied_url,
+)
+
+from reactive_aiops.core.connection import Status
+from reactive_aiops.net.bridge import AIOPS_CHANNELS
+from reactive_aiops.server.engine import ENGINE_OK, ENGINE_UNAVAILABLE
+from reactive_aiops.testing import FaultProxy
+
+
+def _event(i: int, tag: str) -> dict[str, object]:
+    return envelope("anomaly.upserted", f"{tag}{i}",
+                    anomaly_payload(f"a{i % 50}", version=i // 50 + 1))
+
+
+async def _publish(publisher: Publisher, port: int, first: int, count: int, tag: str
+                   ) -> list[str]:
+    ids = []
+    for i in range(first, first + count):
+        await publisher.publish(port, "anomalies", _event(i, tag), f"{tag}{i}")
+        ids.append(f"{tag}{i}")
+    return ids
+
+
+@pytest.mark.asyncio
+async def test_redis_restarted_with_aof_loses_nothing_and_the_client_recovers(
+        redis_aof: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "reactive_aiops.server.redis")
+    async with two_nodes(redis_aof.url) as (a, b), live_client(b.url) as live:
+        applied = AppliedLog(live.store)
+        subscribes = SubscribeLog(live.manager)
+        await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), what="subscribed")
+        publisher = Publisher(API_KEY)
+        published = await _publish(publisher, a.port, 0, 300, "x")
+        await wait_until(lambda: len(applied.ids("anomalies")) == 300, what="first part")
+        connects = live.store.state.connection.health.reconnects
+
+        await redis_aof.astop("term")  # SIGTERM: Redis writes the AOF and exits
+        status, answer = await http_publish(a.port, API_KEY, {
+            "channel": "anomalies", "data": _event(300, "x"), "idempotency_key": "x300"})
+        assert (status, answer["error"]["code"]) == (503, 503)
+        # keep retrying the same event (same key) while Redis is away
+        retry = asyncio.create_task(publisher.publish(a.port, "anomalies", _event(300, "x"),
+                                                      "x300"))
+        await wait_until(lambda: publisher.unavailable >= 3, what="503s while Redis is down")
+        await wait_until(lambda: b.core.engine.state == ENGINE_UNAVAILABLE, what="B notices")
+        assert live.manager.state.status is Status.CONNECTED  # the client stays connected
+        assert (a.connection_count, b.connection_count) == (0, 1)
+        down_503 = publisher.unavailable
+
+        await redis_aof.astart()
+        await retry
+        published.append("x300")
+        published += await _publish(publisher, a.port, 301, 299, "x")
+        await wait_until(lambda: len(applied.ids("anomalies")) >= 600, within=15,
+                         what="every event after the restart")
+        await asyncio.sleep(0.05)
+        assert applied.ids("anomalies") == published
+        assert publisher.offsets == list(range(1, 601))
+        assert dict(live.store.state.connection.resyncs) == {}
+        assert live.store.state.dedupe.duplicates == 0
+        assert all(recovered for _c, _again, recovered in subscribes.resubscribes)
+        assert live.store.state.connection.health.reconnects == connects  # never disconnected
+        assert a.core.engine.state == b.core.engine.state == ENGINE_OK
+        # logged once per state change and node, never per failed request
+        outages = [r for r in caplog.records if "unavailable" in r.getMessage()]
+        assert len(outages) == 2, [r.getMessage() for r in outages]
+        figure("redis AOF restart: events / 503 answers while down / resyncs",
+               (len(published), down_503 + 1, 0))
+        subscribes.dispose()
+        applied.dispose()
+
+
+@pytest.mark.asyncio
+async def test_redis_restarted_empty_resyncs_once_per_channel_and_applies_nothing_dead(
+        redis_server: RedisServer) -> None:
+    async with two_nodes(redis_server.url) as (a, b):
+        to_b = await FaultProxy("127.0.0.1", b.port).start()
+        try:
+            async with live_client(proxied_url(b, to_b)) as live:
+                applied = AppliedLog(live.store)
+                await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), what="subscribed")
+                publisher = Publisher(API_KEY)
+                await a.apublish("detectors", envelope("detector.upserted", "d-old",
+                                                       detector_payload("d1")))
+                await a.apublish("health", envelope("health.updated", "h-old",
+                                                    health_payload()))
+                before = await _publish(publisher, a.port, 0, 200, "old")
+                await wait_until(lambda: len(applied.ids("anomalies")) == 200, what="old part")
+                old_epoch = applied.metas[-1].epoch
+                # the client goes away; these are accepted by Redis, then Redis dies empty
+                to_b.refuse()
+                to_b.cut()
+                dead = await _publish(publisher, a.port, 200, 100, "old")
+                await redis_server.restart("kill")
+                to_b.accept_again()
+                await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), within=15,
+                                 what="resubscribed after Redis came back")
+                await wait_until(
+                    lambda: sum(live.store.state.connection.resyncs.values()) == 3, within=15,
+                    what="a resync per channel")
+                await a.apublish("detectors", envelope("detector.upserted", "d-new",
+                                                       detector_payload("d1", version=2)))
+                await a.apublish("health", envelope("health.updated", "h-new",
+                                                    health_payload()))
+                after = await _publish(publisher, a.port, 0, 200, "new")
+                await wait_until(lambda: len(applied.ids("anomalies")) == 400, what="new part")
+                await asyncio.sleep(0.05)
+                ids = applied.ids("anomalies")
+                assert ids == before + after
+                assert not set(dead) & set(ids)
+                new_epochs = {m.epoch for m in applied.metas if m.event_id in set(after)}
+                assert len(new_epochs) == 1
+                assert old_epoch not in new_epochs
+                assert applied.ids("detectors")[-1] == "d-new"
+                assert dict(live.store.state.connection.resyncs) == {c: 1 for c in AIOPS_CHANNELS}
+                assert live.bridge.reload_errors == []
+                figure("redis empty restart: events before / dead / after / resyncs",
+                       (len(before), len(dead), len(after),
+                        dict(live.store.state.connection.resyncs)))
+                applied.dispose()
+        finally:
+            await to_b.aclose()
