@@ -67,6 +67,10 @@ COMMAND_TTL = 24 * 3600
 #: Resolved anomalies kept in the keyed state (older ones are forgotten, as in memory).
 RESOLVED_KEEP = 5000
 _CAS_ATTEMPTS = 32
+#: Connections to Redis per node (the PUB/SUB reader holds one); more callers wait their turn.
+POOL_SIZE = 64
+#: How long a call waits for a free connection before it counts as an outage.
+POOL_WAIT = 5.0
 _CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -98,7 +102,12 @@ class RedisEngine:
         if username is not None:
             kwargs["username"] = username
         self._kwargs = kwargs
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, **kwargs)
+        # A blocking pool: past POOL_SIZE concurrent calls, callers wait for a free connection
+        # (redis-py's default pool fails them with "Too many connections" at 100, which turned
+        # a burst of commands or a reconnect storm's subscribes into temporary errors).
+        self._pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=POOL_WAIT, **kwargs)
+        self.redis: aioredis.Redis = aioredis.Redis(connection_pool=self._pool)
         base = f"{prefix}:{{aiops}}"
         self._base = base
         self.pubsub_channel = f"{base}:pub"
@@ -196,6 +205,7 @@ class RedisEngine:
         for task in list(self._tasks):
             task.cancel()
         await self.redis.aclose()
+        await self._pool.disconnect()
 
     def submit(self, work: Coroutine[Any, Any, T], done: Callable[[T], None]) -> None:
         """Run ``work`` as a task and report its result from the event loop."""
