@@ -108,3 +108,39 @@ async def test_1000_events_on_node_a_reach_a_client_on_node_b_exactly_once_under
 async def test_5000_events_under_30_cuts_exactly_once(redis_server: RedisServer) -> None:
     await _stream_under_cuts(redis_server.url, events=5000, client_cuts=30, lost_answers=30,
                              seed=5000)
+
+
+@pytest.mark.asyncio
+async def test_nodes_losing_their_pubsub_link_repair_from_history(
+        redis_server: RedisServer) -> None:
+    # Redis stays up but drops every PUB/SUB connection (CLIENT KILL TYPE pubsub): the nodes
+    # reconnect and deliver what their clients missed meanwhile from the streams
+    rng = random.Random(7)
+    events, kills = 1000, 5
+    kill_at = set(rng.sample(range(1, events), kills))
+    async with two_nodes(redis_server.url) as (a, b), live_client(b.url) as live:
+        applied = AppliedLog(live.store)
+        subscribes = SubscribeLog(live.manager)
+        await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), what="subscribed")
+        publisher = Publisher(API_KEY)
+        published: list[str] = []
+        killed = 0
+        for i in range(events):
+            if i in kill_at:
+                killed += int(await redis_server.command("CLIENT", "KILL", "TYPE", "pubsub"))
+            eid = f"p{i}"
+            await publisher.publish(a.port, "anomalies", envelope(
+                "anomaly.upserted", eid, anomaly_payload(f"a{i % 100}")), eid)
+            published.append(eid)
+        await wait_until(lambda: len(applied.ids("anomalies")) >= events, within=30,
+                         what="every event on the client")
+        await asyncio.sleep(0.05)
+        assert applied.ids("anomalies") == published
+        assert dict(live.store.state.connection.resyncs) == {}
+        assert live.store.state.dedupe.duplicates == 0
+        assert all(recovered for _c, _again, recovered in subscribes.resubscribes)
+        assert killed >= kills * 2  # both nodes' links, each time
+        figure("pubsub links killed: events / links killed / client resubscribes",
+               (events, killed, len(subscribes.resubscribes)))
+        subscribes.dispose()
+        applied.dispose()
