@@ -34,6 +34,7 @@ from reliability_helpers import (
 
 from reactive_aiops.core.connection import Status
 from reactive_aiops.net.bridge import AIOPS_CHANNELS
+from reactive_aiops.protocol.errors import ReplyError
 from reactive_aiops.server.engine import ENGINE_OK, ENGINE_UNAVAILABLE
 from reactive_aiops.testing import FaultProxy
 
@@ -76,16 +77,26 @@ async def test_redis_restarted_with_aof_loses_nothing_and_the_client_recovers(
         await wait_until(lambda: b.core.engine.state == ENGINE_UNAVAILABLE, what="B notices")
         assert live.manager.state.status is Status.CONNECTED  # the client stays connected
         assert (a.connection_count, b.connection_count) == (0, 1)
+        # a command gets a temporary error; its retry after the restart is applied once
+        ack = {"command_id": "c-down", "anomaly_id": "a1"}
+        with pytest.raises(ReplyError) as refused:
+            await live.manager.rpc("anomaly.acknowledge", ack)
+        assert (refused.value.code, refused.value.temporary) == (100, True)
         down_503 = publisher.unavailable
 
         await redis_aof.astart()
         await retry
         published.append("x300")
         published += await _publish(publisher, a.port, 301, 299, "x")
-        await wait_until(lambda: len(applied.ids("anomalies")) >= 600, within=15,
+        acked = await live.manager.rpc("anomaly.acknowledge", ack)
+        assert acked == await live.manager.rpc("anomaly.acknowledge", ack)
+        assert isinstance(acked, dict)
+        assert acked["entity"]["state"] == "acknowledged"
+        await wait_until(lambda: len(applied.ids("anomalies")) >= 601, within=15,
                          what="every event after the restart")
         await asyncio.sleep(0.05)
-        assert applied.ids("anomalies") == published
+        assert applied.ids("anomalies")[:-1] == published
+        assert applied.metas[-1].command_id == "c-down"  # the command's one publication
         assert publisher.offsets == list(range(1, 601))
         assert dict(live.store.state.connection.resyncs) == {}
         assert live.store.state.dedupe.duplicates == 0
