@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,8 +18,9 @@ from redis_helpers import RedisServer, figure, two_nodes
 from reliability_helpers import anomaly_payload, detector_payload, envelope, fast_config, token
 
 from reactive_aiops.net.client import WebSocketManager
-from reactive_aiops.protocol.errors import ReplyError
+from reactive_aiops.protocol.errors import CommandTimeout, ReplyError
 from reactive_aiops.server.app import EventServer
+from reactive_aiops.testing import FaultProxy
 from reactive_aiops.wire.messages import HistoryRequest, HistoryResult
 
 
@@ -132,3 +134,78 @@ async def test_200_commands_at_once_over_both_nodes_are_each_applied_once(
         assert winners[0]["entity"]["version"] == 2
         figure("cluster commands: RPCs / command ids / publications",
                (200 + 100, 100 + 100, sum(counts.values())))
+
+
+async def _commands_under_cuts(redis_url: str, count: int, cuts: int, seed: int) -> None:
+    rng = random.Random(seed)
+    ids = [f"n{i}" for i in range(count)]
+    async with two_nodes(redis_url, rate_limit_per_second=1e6, rate_limit_burst=100_000) as (
+            a, b):
+        proxies = [await FaultProxy("127.0.0.1", s.port).start() for s in (a, b)]
+        urls = [f"ws://127.0.0.1:{p.port}{a.config.path}" for p in proxies]
+        managers = [WebSocketManager(u, token=token(), config=fast_config(command_timeout=5.0),
+                                     open_timeout=2.0) for u in urls]
+        try:
+            async with asyncio.timeout(5):
+                await asyncio.gather(*(m.connect() for m in managers))
+            await _seed(a, ids, [])
+            window = asyncio.Semaphore(32)
+            retried_elsewhere = 0
+            resent = 0
+
+            async def until_answered(manager: WebSocketManager, data: dict[str, Any]) -> Any:
+                nonlocal resent
+                while True:
+                    try:
+                        return await manager.rpc("anomaly.acknowledge", data)
+                    except (CommandTimeout, ReplyError) as exc:
+                        if isinstance(exc, ReplyError) and not exc.temporary:
+                            return ("error", exc.code)
+                        resent += 1  # same command_id again
+
+            async def command(i: int) -> list[Any]:
+                nonlocal retried_elsewhere
+                data = {"command_id": f"k{i}", "anomaly_id": ids[i]}
+                first = rng.randrange(2)
+                async with window:
+                    calls = [until_answered(managers[first], data)]
+                    if rng.random() < 0.5:  # a retry on the other node, at the same time
+                        retried_elsewhere += 1
+                        calls.append(until_answered(managers[1 - first], data))
+                    return list(await asyncio.gather(*calls))
+
+            async def cutter() -> int:
+                done = 0
+                while done < cuts:
+                    await asyncio.sleep(rng.uniform(0.01, 0.08))
+                    done += proxies[rng.randrange(2)].cut() > 0
+                return done
+
+            cutting = asyncio.create_task(cutter())
+            replies = await asyncio.gather(*(command(i) for i in range(count)))
+            cut = await cutting
+            for i, answers in enumerate(replies):
+                assert all(r == answers[0] for r in answers), (i, answers)
+                assert isinstance(answers[0], dict), (i, answers)
+                assert answers[0]["entity"]["version"] == 2
+            published = await _command_ids(managers[0], "anomalies")
+            assert published == Counter({f"k{i}": 1 for i in range(count)})
+            figure("commands under cuts: commands / RPCs / cuts / re-sent after a failure",
+                   (count, count + retried_elsewhere, cut, resent))
+        finally:
+            await asyncio.gather(*(m.close() for m in managers))
+            for proxy in proxies:
+                await proxy.aclose()
+
+
+@pytest.mark.asyncio
+async def test_200_commands_with_retries_over_both_nodes_under_cuts_apply_once(
+        redis_server: RedisServer) -> None:
+    await _commands_under_cuts(redis_server.url, 200, 5, seed=1)
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_1000_commands_with_retries_over_both_nodes_under_30_cuts_apply_once(
+        redis_server: RedisServer) -> None:
+    await _commands_under_cuts(redis_server.url, 1000, 30, seed=2)
