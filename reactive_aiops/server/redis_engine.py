@@ -269,6 +269,14 @@ class RedisEngine:
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
 
+    def _saw(self, channel: str, epoch: str, offset: int) -> None:
+        """Remember ``channel``'s position, so a PUB/SUB outage is repaired from it: also for
+        a channel this node has read but not yet seen a publication of (else the first one
+        missed would reach its subscribers only with the next publication)."""
+        seen = self._seen.get(channel)
+        if seen is None or seen[0] != epoch or seen[1] < offset:
+            self._seen[channel] = (epoch, offset)
+
     def _on_message(self, raw: str) -> None:
         channel, offset_text, epoch, ms, data = raw.split("\n", 4)
         offset = int(offset_text)
@@ -328,6 +336,7 @@ class RedisEngine:
             except EngineUnavailable:
                 self.unsubscribe(channel, subscriber)
                 return _temporary("engine unavailable")
+            self._saw(channel, stream_epoch, top)
             result = recover_position(stream_epoch, top, pubs, recover=recover, offset=offset,
                                       epoch=epoch)
             return result.epoch, result.offset, result.recovered, result.publications
