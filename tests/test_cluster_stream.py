@@ -18,7 +18,14 @@ from redis_helpers import (
     two_nodes,
     wait_until,
 )
-from reliability_helpers import AppliedLog, anomaly_payload, envelope, live_client, proxied_url
+from reliability_helpers import (
+    AppliedLog,
+    anomaly_payload,
+    envelope,
+    health_payload,
+    live_client,
+    proxied_url,
+)
 
 from reactive_aiops.net.bridge import AIOPS_CHANNELS
 from reactive_aiops.server.engine import ENGINE_OK
@@ -148,4 +155,19 @@ async def test_nodes_losing_their_pubsub_link_repair_from_history(
         figure("pubsub links killed: events / links killed / client resubscribes",
                (events, killed, len(subscribes.resubscribes)))
         subscribes.dispose()
+        applied.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_quiet_channels_first_publication_missed_by_pubsub_is_repaired(
+        redis_server: RedisServer) -> None:
+    # B never saw a publication on "health" before its PUB/SUB link drops; the one published
+    # meanwhile must reach B's client when the link is back, not only with the next one
+    async with two_nodes(redis_server.url) as (a, b), live_client(b.url) as live:
+        applied = AppliedLog(live.store)
+        await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), what="subscribed")
+        assert int(await redis_server.command("CLIENT", "KILL", "TYPE", "pubsub")) == 2
+        await a.apublish("health", envelope("health.updated", "h1", health_payload()))
+        await wait_until(lambda: applied.ids("health") == ["h1"], what="the missed publication")
+        assert dict(live.store.state.connection.resyncs) == {}
         applied.dispose()
