@@ -203,3 +203,36 @@ async def test_a_write_with_a_stale_fencing_token_is_refused_inside_redis(
     finally:
         await old.close()
         await new.close()
+
+
+@pytest.mark.asyncio
+async def test_redis_restarted_empty_reuses_no_fencing_token_and_no_anomaly_id(
+        redis_server: RedisServer) -> None:
+    # an empty Redis forgets the fencing counter: a token handed out again would let a source
+    # holding the old one through the fence, and the ids it names anomalies with would repeat
+    url = redis_server.url
+    sim = SimulationConfig.storm(200, seed=7)
+    async with observing(url) as observer, serve_embedded(
+            node_config(url, simulation=sim)) as a, serve_embedded(
+            node_config(url, simulation=sim)) as b:
+        sources = [a.source, b.source]
+
+        def fences() -> set[int]:
+            return {int(s.fence) for s in sources if s is not None and s.fence}
+
+        await wait_until(lambda: len(observer.created_anomalies()) >= 3, within=15,
+                         what="the source creating anomalies")
+        before_fences, before_ids = fences(), set(observer.created_anomalies())
+        restarted_at = len(observer.seen)
+        await redis_server.restart("kill")
+        await wait_until(lambda: bool(fences() - before_fences), within=TAKEOVER_WITHIN + 2,
+                         what="a source with a new fencing token")
+
+        def created_after() -> set[str]:
+            return {e["data"]["id"] for _at, c, e in observer.seen[restarted_at:]
+                    if c == CHANNEL_ANOMALIES and e["data"]["version"] == 1}
+
+        await wait_until(lambda: len(created_after()) >= 3, within=15,
+                         what="anomalies created after the restart")
+        assert min(fences() - before_fences) > max(before_fences)
+        assert not created_after() & before_ids
