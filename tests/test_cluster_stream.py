@@ -171,3 +171,58 @@ async def test_a_quiet_channels_first_publication_missed_by_pubsub_is_repaired(
         await wait_until(lambda: applied.ids("health") == ["h1"], what="the missed publication")
         assert dict(live.store.state.connection.resyncs) == {}
         applied.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_client_behind_a_balancer_moves_to_the_other_node_and_recovers(
+        redis_server: RedisServer) -> None:
+    # the balancer (a FaultProxy) sent the client to B; B stops (3001) and the balancer sends
+    # the reconnect to A: the client recovers its channels on A from the position B gave it
+    async with two_nodes(redis_server.url) as (a, b):
+        balancer = await FaultProxy("127.0.0.1", b.port).start()
+        try:
+            async with live_client(proxied_url(b, balancer)) as live:
+                applied = AppliedLog(live.store)
+                subscribes = SubscribeLog(live.manager)
+                await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), what="on B")
+                publisher = Publisher(API_KEY)
+                published = []
+                for i in range(300):
+                    if i == 100:
+                        balancer.retarget(a.port)
+                        await b.stop()  # clients get 3001 and reconnect through the balancer
+                    eid = f"f{i}"
+                    await publisher.publish(a.port, "anomalies", envelope(
+                        "anomaly.upserted", eid, anomaly_payload(f"a{i % 100}")), eid)
+                    published.append(eid)
+                await wait_until(lambda: len(applied.ids("anomalies")) >= 300, what="all on A")
+                await asyncio.sleep(0.05)
+                assert applied.ids("anomalies") == published
+                assert local_subscribers(a, AIOPS_CHANNELS)
+                assert dict(live.store.state.connection.resyncs) == {}
+                assert len(subscribes.resubscribes) == 3
+                assert all(recovered for _c, _again, recovered in subscribes.resubscribes)
+                subscribes.dispose()
+                applied.dispose()
+        finally:
+            await balancer.aclose()
+
+
+@pytest.mark.asyncio
+async def test_one_idempotency_key_sent_to_both_nodes_at_once_publishes_once(
+        redis_server: RedisServer) -> None:
+    async with two_nodes(redis_server.url) as (a, b):
+        publisher = Publisher(API_KEY)
+
+        async def both(i: int) -> tuple[dict[str, object], dict[str, object]]:
+            data = envelope("anomaly.upserted", f"k{i}", anomaly_payload(f"a{i}"))
+            first, second = await asyncio.gather(
+                publisher.publish(a.port, "anomalies", data, f"k{i}"),
+                publisher.publish(b.port, "anomalies", data, f"k{i}"))
+            return first, second
+
+        answers = await asyncio.gather(*(both(i) for i in range(100)))
+        assert all(x == y for x, y in answers)  # the loser answers the winner's offset
+        assert sorted(int(str(x["offset"])) for x, _ in answers) == list(range(1, 101))
+        top, _epoch = await b.core.engine.position("anomalies")
+        assert top == 100
