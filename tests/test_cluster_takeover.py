@@ -236,3 +236,35 @@ async def test_redis_restarted_empty_reuses_no_fencing_token_and_no_anomaly_id(
                          what="anomalies created after the restart")
         assert min(fences() - before_fences) > max(before_fences)
         assert not created_after() & before_ids
+
+
+@pytest.mark.asyncio
+async def test_a_source_restarted_after_a_redis_outage_creates_no_anomaly_id_twice(
+        redis_aof: RedisServer) -> None:
+    # Redis (with AOF) is down longer than a lease renewal: the leader stops its source; when
+    # Redis is back, its lease may still be there and it starts the source again. The new
+    # source must not name a new anomaly like one the old source created (a reused id would
+    # merge the new episode into the old anomaly)
+    url = redis_aof.url
+    sim = SimulationConfig.storm(200, seed=7)
+    async with observing(url) as observer, serve_embedded(
+            node_config(url, simulation=sim)) as a, serve_embedded(
+            node_config(url, simulation=sim)) as b:
+        await wait_until(lambda: len(observer.created_anomalies()) >= 3, within=15,
+                         what="the source creating anomalies")
+        before = len(observer.created_anomalies())
+        await redis_aof.astop("term")
+        await wait_until(lambda: not (a.source and a.source.leading)
+                         and not (b.source and b.source.leading), within=5,
+                         what="the source stopping while Redis is away")
+        await redis_aof.astart()
+        await wait_until(lambda: len(observer.created_anomalies()) >= before + 3, within=15,
+                         what="anomalies created after the outage")
+        await asyncio.sleep(0.2)
+        started: dict[str, set[float]] = {}
+        for _at, channel, event in observer.seen:
+            if channel == CHANNEL_ANOMALIES:
+                started.setdefault(event["data"]["id"], set()).add(event["data"]["started_at"])
+        assert all(len(times) == 1 for times in started.values()), {
+            k: v for k, v in started.items() if len(v) > 1}
+        _check_one_source_at_a_time(observer, len(observer.instances()))
