@@ -268,3 +268,74 @@ async def test_a_source_restarted_after_a_redis_outage_creates_no_anomaly_id_twi
         assert all(len(times) == 1 for times in started.values()), {
             k: v for k, v in started.items() if len(v) > 1}
         _check_one_source_at_a_time(observer, len(observer.instances()))
+
+
+@pytest.mark.asyncio
+async def test_operator_commands_on_another_node_are_never_undone_by_the_source(
+        redis_server: RedisServer) -> None:
+    from reliability_helpers import fast_config, token
+
+    from reactive_aiops.net.client import WebSocketManager
+    from reactive_aiops.protocol.errors import ReplyError
+
+    url = redis_server.url
+    sim = SimulationConfig.storm(300, seed=5)
+    async with observing(url) as observer, serve_embedded(
+            node_config(url, simulation=sim)) as a, serve_embedded(
+            node_config(url, simulation=sim)) as b:
+        await wait_until(lambda: bool(a.source and a.source.leading)
+                         or bool(b.source and b.source.leading), within=10, what="a leader")
+        follower = b if a.source and a.source.leading else a
+        manager = WebSocketManager(follower.url, token=token(), config=fast_config())
+        await manager.connect()
+        try:
+            latest: dict[str, dict[str, Any]] = {}
+            applied = Counter[str]()
+            for round_ in range(60):
+                await asyncio.sleep(0.05)
+                for _at, channel, event in observer.seen:
+                    if channel == CHANNEL_ANOMALIES:
+                        latest[event["data"]["id"]] = event["data"]
+                live = [d for d in latest.values() if d["state"] != "resolved"]
+                for data in live[:3]:
+                    # acknowledge what is open; resolve some acknowledged ones, later
+                    if data["state"] == "open":
+                        method = "anomaly.acknowledge"
+                    elif round_ % 4 == 0:
+                        method = "anomaly.resolve"
+                    else:
+                        continue
+                    try:
+                        await manager.rpc(method, {"command_id": f"op-{round_}-{data['id']}",
+                                                   "anomaly_id": data["id"]})
+                        applied[method] += 1
+                    except ReplyError as exc:
+                        applied[f"rejected {exc.code}"] += 1
+        finally:
+            await manager.close()
+        await asyncio.sleep(0.3)
+        assert applied["anomaly.resolve"] >= 3
+        assert applied["anomaly.acknowledge"] >= 5
+        # 409 only: a race with the source's own resolve or another command
+        assert set(applied) <= {"anomaly.resolve", "anomaly.acknowledge", "rejected 409"}
+        versions: dict[str, int] = {}
+        resolved: set[str] = set()
+        acknowledged: dict[str, str] = {}
+        for _at, channel, event in observer.seen:
+            if channel != CHANNEL_ANOMALIES:
+                continue
+            data = event["data"]
+            aid = data["id"]
+            assert data["version"] > versions.get(aid, 0), (aid, data)
+            versions[aid] = data["version"]
+            if aid in resolved:  # a source write merged after the resolve keeps it
+                assert data["state"] == "resolved", (aid, data)
+            if aid in acknowledged:
+                assert data["acknowledged_by"] == acknowledged[aid], data
+                assert data["state"] in ("acknowledged", "resolved"), data
+            if data["state"] == "resolved":
+                resolved.add(aid)
+            elif data["acknowledged_by"]:
+                acknowledged[aid] = data["acknowledged_by"]
+        figure("operator vs source: commands applied / anomalies seen",
+               (dict(applied), len(versions)))
