@@ -126,6 +126,8 @@ class RedisEngine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._state = ENGINE_UNAVAILABLE
         self._published = 0
+        #: the kind of the last refusal (an error reply), until a call succeeds: logged once
+        self._refusal: str | None = None
         self.latency_observer: Callable[[float], None] | None = None
 
     # -- keys -------------------------------------------------------------------------------
@@ -229,11 +231,20 @@ class RedisEngine:
         started = time.perf_counter()
         try:
             result = await script(keys=keys, args=args)
-        except ResponseError:
-            raise
+        except ResponseError as exc:
+            # Redis answered but refused (maxmemory reached, READONLY after a failover, BUSY):
+            # a retry may succeed, so the caller answers 503 / a temporary error (before, the
+            # error escaped the task and the publish or command was never answered)
+            if self._refusal is None:
+                self._refusal = type(exc).__name__
+                logger.warning("redis engine: redis refuses (%s: %s)", self._refusal, exc)
+            raise EngineUnavailable(f"redis refused: {exc}") from None
         except _CONNECTION_ERRORS as exc:
             self._set_state(ENGINE_UNAVAILABLE, type(exc).__name__)
             raise EngineUnavailable(str(exc)) from None
+        if self._refusal is not None and script is self._emit:  # a write went through
+            self._refusal = None
+            logger.info("redis engine: redis accepts again")
         if self._listening.is_set():
             self._set_state(ENGINE_OK)
         if self.latency_observer is not None:
