@@ -162,3 +162,38 @@ async def test_redis_restarted_empty_resyncs_once_per_channel_and_applies_nothin
                 applied.dispose()
         finally:
             await to_b.aclose()
+
+
+@pytest.mark.asyncio
+async def test_redis_refusing_writes_gets_503_and_temporary_errors_not_silence(
+        redis_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "reactive_aiops.server.redis")
+    # Redis answers but refuses (here: maxmemory reached; READONLY after a failover is alike):
+    # the publish API must answer 503 and a command a temporary error, not leave them hanging
+    async with two_nodes(redis_server.url) as (a, b), live_client(b.url) as live:
+        applied = AppliedLog(live.store)
+        await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), what="subscribed")
+        publisher = Publisher(API_KEY)
+        published = await _publish(publisher, a.port, 0, 10, "m")
+        await redis_server.command("CONFIG", "SET", "maxmemory", "1")
+        status, answer = await http_publish(a.port, API_KEY, {
+            "channel": "anomalies", "data": _event(10, "m"), "idempotency_key": "m10"})
+        assert (status, answer["error"]["code"]) == (503, 503)
+        ack = {"command_id": "c-oom", "anomaly_id": "a1"}
+        with pytest.raises(ReplyError) as refused:
+            await live.manager.rpc("anomaly.acknowledge", ack)
+        assert (refused.value.code, refused.value.temporary) == (100, True)
+        for i in range(5):  # refused again and again: logged once
+            status, _ = await http_publish(a.port, API_KEY, {
+                "channel": "anomalies", "data": _event(10, "m"), "idempotency_key": "m10"})
+            assert status == 503, i
+        refusals = [r for r in caplog.records if "refuses" in r.getMessage()]
+        assert len(refusals) == 1
+        await redis_server.command("CONFIG", "SET", "maxmemory", "0")
+        published += await _publish(publisher, a.port, 10, 10, "m")
+        acked = await live.manager.rpc("anomaly.acknowledge", ack)
+        assert isinstance(acked, dict)
+        await wait_until(lambda: len(applied.ids("anomalies")) == 21, what="all events")
+        assert applied.ids("anomalies")[:20] == published
+        assert live.store.state.connection.health.reconnects == 0
+        applied.dispose()
