@@ -197,3 +197,27 @@ async def test_redis_refusing_writes_gets_503_and_temporary_errors_not_silence(
         assert applied.ids("anomalies")[:20] == published
         assert live.store.state.connection.health.reconnects == 0
         applied.dispose()
+
+
+@pytest.mark.asyncio
+async def test_a_node_started_while_redis_is_down_serves_once_it_is_up(
+        redis_server: RedisServer) -> None:
+    from redis_helpers import node_config
+
+    from reactive_aiops.server.app import serve_embedded
+
+    await redis_server.astop()
+    async with serve_embedded(node_config(redis_server.url)) as node:
+        assert node.core.engine.state == ENGINE_UNAVAILABLE
+        status, _ = await http_publish(node.port, API_KEY, {
+            "channel": "anomalies", "data": _event(0, "s"), "idempotency_key": "s0"})
+        assert status == 503
+        async with live_client(node.url) as live:  # connects; subscribes wait for Redis
+            applied = AppliedLog(live.store)
+            await redis_server.astart()
+            await wait_until(lambda: local_subscribers(node, AIOPS_CHANNELS), within=15,
+                             what="subscribed once Redis is up")
+            published = await _publish(Publisher(API_KEY), node.port, 0, 20, "s")
+            await wait_until(lambda: applied.ids("anomalies") == published, what="events")
+            assert node.core.engine.state == ENGINE_OK
+            applied.dispose()
