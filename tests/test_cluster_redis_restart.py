@@ -221,3 +221,40 @@ async def test_a_node_started_while_redis_is_down_serves_once_it_is_up(
             await wait_until(lambda: applied.ids("anomalies") == published, what="events")
             assert node.core.engine.state == ENGINE_OK
             applied.dispose()
+
+
+@pytest.mark.asyncio
+async def test_redis_restarted_empty_under_a_connected_client_resyncs_each_channel_once(
+        redis_server: RedisServer) -> None:
+    # the client's connection stays up: each channel learns of the new epoch from its first
+    # publication after the restart (insufficient state -> resubscribe -> resync)
+    async with two_nodes(redis_server.url) as (a, b), live_client(b.url) as live:
+        applied = AppliedLog(live.store)
+        await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), what="subscribed")
+        publisher = Publisher(API_KEY)
+        await a.apublish("detectors", envelope("detector.upserted", "d-old",
+                                               detector_payload("d1")))
+        await a.apublish("health", envelope("health.updated", "h-old", health_payload()))
+        before = await _publish(publisher, a.port, 0, 100, "old")
+        await wait_until(lambda: len(applied.ids("anomalies")) == 100, what="old part")
+        await redis_server.restart("kill")
+        after = await _publish(publisher, a.port, 0, 100, "new")
+        await a.apublish("detectors", envelope("detector.upserted", "d-new",
+                                               detector_payload("d1", version=2)))
+        await a.apublish("health", envelope("health.updated", "h-new", health_payload()))
+        await wait_until(lambda: sum(live.store.state.connection.resyncs.values()) == 3,
+                         within=15, what="a resync per channel")
+        await wait_until(lambda: len(applied.ids("anomalies")) == 200, what="new part")
+        await wait_until(lambda: applied.ids("health")[-1:] == ["h-new"], what="health")
+        await asyncio.sleep(0.05)
+        ids = applied.ids("anomalies")
+        # the resync's reload (the history of the new epoch) can land after a live event of
+        # that epoch: each event still applied once, and the store ends at the newest versions
+        assert ids[:100] == before
+        assert sorted(ids[100:]) == sorted(after)
+        assert {a.id: a.version for a in live.store.state.anomalies.values()} == {
+            f"a{i}": 2 for i in range(50)}
+        assert applied.ids("detectors") == ["d-old", "d-new"]
+        assert dict(live.store.state.connection.resyncs) == {c: 1 for c in AIOPS_CHANNELS}
+        assert live.store.state.connection.health.reconnects == 0
+        applied.dispose()
