@@ -1,5 +1,6 @@
 """Scenario (f) of issue 10: the official centrifuge-python SDK on node B receives what is
-published on node A (one real Redis between them), and recovers after its connection was cut."""
+published on node A (one real Redis between them), recovers after its connection was cut, and
+after a balancer in front moved it from the stopped node B to node A."""
 
 from __future__ import annotations
 
@@ -46,10 +47,16 @@ async def test_sdk_on_node_b_receives_node_a_publications_and_recovers_after_a_c
             assert rec.subscribed[1].recovered
             await publish(100, 10)
             await rec.wait_for(lambda: len(rec.pubs) == 110)
-            assert [offset for offset, _ in rec.pubs] == list(range(1, 111))
-            assert [data["id"] for _, data in rec.pubs] == [f"e{i}" for i in range(110)]
-            figure("centrifuge-python on B: publications / recovered after the cut",
-                   (len(rec.pubs), rec.subscribed[1].recovered))
+            # behind a balancer: B stops (3001), the proxy sends the reconnect to A
+            proxy.retarget(a.port)
+            await b.stop()
+            await publish(110, 20)
+            await rec.wait_for(lambda: len(rec.subscribed) == 3 and len(rec.pubs) == 130)
+            assert rec.subscribed[2].recovered
+            assert [offset for offset, _ in rec.pubs] == list(range(1, 131))
+            assert [data["id"] for _, data in rec.pubs] == [f"e{i}" for i in range(130)]
+            figure("centrifuge-python on B, then A: publications / recovered after cut, move",
+                   (len(rec.pubs), rec.subscribed[1].recovered, rec.subscribed[2].recovered))
         finally:
             await client.disconnect()
             await proxy.aclose()
