@@ -209,3 +209,51 @@ async def test_200_commands_with_retries_over_both_nodes_under_cuts_apply_once(
 async def test_1000_commands_with_retries_over_both_nodes_under_30_cuts_apply_once(
         redis_server: RedisServer) -> None:
     await _commands_under_cuts(redis_server.url, 1000, 30, seed=2)
+
+
+@pytest.mark.asyncio
+async def test_a_snapshot_on_one_node_is_the_state_at_its_position_while_another_publishes(
+        redis_server: RedisServer) -> None:
+    from server_helpers import RawClient
+
+    async with two_nodes(redis_server.url) as (a, b):
+        count = 400
+
+        async def publish() -> None:
+            for i in range(count):
+                await a.apublish("anomalies", envelope(
+                    "anomaly.upserted", f"s{i}", anomaly_payload(f"a{i % 20}", version=i + 1)))
+                if i % 10 == 9:
+                    await asyncio.sleep(0)
+
+        raw = await RawClient.open(b.url)
+        try:
+            await raw.connect(token())
+            publishing = asyncio.create_task(publish())
+            await asyncio.sleep(0.05)  # mid-stream
+            reply = await raw.call("rpc", {"method": "aiops.snapshot", "data": {}})
+            snapshot = reply["rpc"]["data"]
+            position = snapshot["positions"]["anomalies"]
+            subscribed = await raw.call("subscribe", {
+                "channel": "anomalies", "recover": True, "offset": position["offset"],
+                "epoch": position["epoch"]})
+            await publishing
+            assert subscribed["subscribe"]["recovered"] is True
+            assert 0 < position["offset"] < count  # taken mid-stream
+            # the snapshot is exactly the history replayed up to its position
+            history = await raw.call("history", {"channel": "anomalies", "limit": -1})
+            pubs = history["history"]["publications"]
+            upto: dict[str, int] = {}
+            for pub in pubs:
+                if pub.get("offset", 0) <= position["offset"]:
+                    upto[pub["data"]["data"]["id"]] = pub["data"]["data"]["version"]
+            assert {x["id"]: x["version"] for x in snapshot["anomalies"]} == upto
+            # and the subscription continues from there with no gap and no duplicate
+            received = [p["offset"] for p in subscribed["subscribe"].get("publications", [])]
+            while len(received) < count - position["offset"]:
+                received.append((await raw.next_push())["pub"]["offset"])
+            with pytest.raises(TimeoutError):  # nothing more: no duplicate
+                await raw.next_push(within=0.2)
+            assert received == list(range(position["offset"] + 1, count + 1))
+        finally:
+            await raw.close()
