@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck pytest demo bench serve dashboard clean
+.PHONY: setup test lint typecheck pytest demo bench serve dashboard cluster clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ serve: $(STAMP)
 
 dashboard: $(STAMP)
 	$(BIN)/python -m reactive_aiops dashboard
+
+# redis-server + two serve nodes sharing it + the dashboard on node A (docs/scaling.md)
+cluster: $(STAMP)
+	PY=$(BIN)/python scripts/cluster.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
