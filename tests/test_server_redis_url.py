@@ -26,6 +26,7 @@ def test_good_urls_pass_unchanged(url: str) -> None:
     ("redis://127.0.0.1/zero", "database number"),
     ("redis://127.0.0.1/0?x=1", "query"),
     ("redis://user:secret@127.0.0.1/0", PASSWORD_ENV),
+    ("redis://user:secret@127.0.0.1:notaport/zero", PASSWORD_ENV),
 ])
 def test_bad_urls_say_why(url: str, says: str) -> None:
     with pytest.raises(ValueError, match=says) as info:
