@@ -154,6 +154,11 @@ class EventServer:
         return f"{scheme}://{self.config.host}:{self._port}"
 
     @property
+    def phase(self) -> health.Phase:
+        """Starting, serving, stopping or stopped (``GET /health`` answers 503 unless serving)."""
+        return self._phase
+
+    @property
     def connection_count(self) -> int:
         """Open client connections."""
         return len(self._live)
