@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from server_helpers import API_KEY, RawClient, anomaly_event, config, token
 from test_server_app import http_post
@@ -15,7 +17,7 @@ from websockets.asyncio.client import connect
 
 from reactive_aiops.server import health
 from reactive_aiops.server.app import EventServer, serve_embedded
-from reactive_aiops.server.metrics import namespace
+from reactive_aiops.server.metrics import NAMESPACES, disconnect_reason, namespace
 
 
 async def scrape(server: EventServer) -> tuple[str, dict[tuple[str, tuple[tuple[str, str], ...]],
@@ -170,3 +172,25 @@ async def test_health_and_metrics_need_no_origin_even_when_origins_are_required(
         assert (await http_get(server.port, "/metrics"))[0] == 200
         async with connect(server.url, origin="https://ops.example") as ws:  # type: ignore[arg-type]
             assert ws.protocol.state.name == "OPEN"
+
+
+@given(st.text(max_size=80))
+def test_any_channel_name_maps_to_a_bounded_label(channel: str) -> None:
+    assert namespace(channel) in NAMESPACES
+
+
+def test_disconnect_reasons_of_the_codes_operators_watch() -> None:
+    assert [disconnect_reason(c) for c in (3008, 3012, 3005, 3500, 3001, 3000, 4999)] == [
+        "slow", "no_pong", "expired", "invalid_token", "shutdown", "connection_closed", "other"]
+
+
+@pytest.mark.asyncio
+async def test_expired_token_is_counted_without_closing() -> None:
+    async with serve_embedded(config()) as server:
+        client = await RawClient.open(server.url)
+        reply = await client.connect(token(ttl=-60))
+        assert reply["error"]["code"] == 109
+        _, samples = await scrape(server)
+        assert value(samples, "reactive_aiops_token_failures_total", reason="expired") == 1
+        assert value(samples, "reactive_aiops_connections") == 1
+        await client.close()
