@@ -170,3 +170,18 @@ async def test_require_origin_refuses_clients_without_origin() -> None:
         client = RawClient(await connect(server.url, origin="https://ops.example"))  # type: ignore[arg-type]
         assert "connect" in await client.connect(server.mint_token("alice"))
         await client.close()
+
+
+def test_a_busy_port_exits_2_with_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    monkeypatch.setenv(cli.SECRET_ENV, SECRET)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--no-simulation"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "cannot listen" in err

@@ -151,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_main(server, args.dev))
     except OSError as exc:  # the port is taken, the host is not ours...
-        print(f"reactive-aiops serve: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+        reason = exc.strerror or exc
+        print(f"reactive-aiops serve: cannot listen on {args.host}:{args.port}: {reason}",
               file=sys.stderr)
         return 2
     return 0
