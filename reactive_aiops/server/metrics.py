@@ -130,7 +130,7 @@ class ServerMetrics:
 
     def disconnected(self, code: int) -> None:
         """Count one ended connection with the close code the server chose."""
-        self.disconnects.labels(str(code), disconnect_reason(code)).inc()
+        self.disconnects.labels(str(int(code)), disconnect_reason(code)).inc()
 
     def published(self, channel: str, fanout: int, seconds: float) -> None:
         """Count one publication on ``channel`` handed to ``fanout`` subscribers."""
