@@ -117,7 +117,10 @@ class RedisEngine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._state = ENGINE_UNAVAILABLE
         self._published = 0
+        #: called with the seconds each script call took (metrics)
         self.latency_observer: Callable[[float], None] | None = None
+        #: called with (channel, local subscribers) for every publication received (metrics)
+        self.fanout_observer: Callable[[str, int], None] | None = None
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -264,6 +267,8 @@ class RedisEngine:
         offset = int(offset_text)
         self._seen[channel] = (epoch, offset)
         subs = self._subs.get(channel)
+        if self.fanout_observer is not None:
+            self.fanout_observer(channel, len(subs) if subs else 0)
         if not subs:
             return
         pub = Publication(channel, offset, msgspec.json.decode(data), int(ms) / 1000.0)
