@@ -122,7 +122,8 @@ class EventServer:
             from reactive_aiops.server.redis_engine import RedisEngine
 
             engine = RedisEngine(config.redis_url, config, clock=clock,
-                                 username=config.redis_username, password=config.redis_password)
+                                 username=config.redis_username, password=config.redis_password,
+                                 ca_file=config.redis_ca_file)
         self.core = core or ServerCore(config, clock=clock, engine=engine)
         self.simulator: Simulator | None = None
         self.source: LeasedSource | None = None

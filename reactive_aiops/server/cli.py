@@ -23,7 +23,13 @@ from reactive_aiops.server.app import EventServer
 from reactive_aiops.server.auth import mint_token
 from reactive_aiops.server.config import ServerConfig, SimulationConfig
 from reactive_aiops.server.logging_setup import FORMATS, configure
-from reactive_aiops.server.redis_url import PASSWORD_ENV, URL_ENV, USERNAME_ENV, check_redis_url
+from reactive_aiops.server.redis_url import (
+    CA_ENV,
+    PASSWORD_ENV,
+    URL_ENV,
+    USERNAME_ENV,
+    check_redis_url,
+)
 from reactive_aiops.server.tls import TlsConfigError
 
 SECRET_ENV = "REACTIVE_AIOPS_TOKEN_SECRET"
@@ -76,6 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="join the cluster sharing this Redis (redis://HOST:PORT/DB or "
                         f"rediss://...; default ${URL_ENV}); the password comes from "
                         f"${PASSWORD_ENV}. Without it: one process, in memory")
+    parser.add_argument("--redis-ca", metavar="FILE", default=os.environ.get(CA_ENV),
+                        help="CA certificate (PEM) of a rediss:// server with a private CA "
+                        f"(default ${CA_ENV}; none: the system's CAs)")
 
 
 def is_loopback(host: str) -> bool:
@@ -135,6 +144,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
                                         samples_per_second=args.rate, detectors=args.detectors),
             redis_url=redis_url, redis_username=os.environ.get(USERNAME_ENV) or None,
             redis_password=os.environ.get(PASSWORD_ENV) or None,
+            redis_ca_file=getattr(args, "redis_ca", None) or None,
         )
         return config if secret is None else attrs.evolve(config, token_secret=secret)
     except ValueError as exc:

@@ -97,6 +97,9 @@ class ServerConfig:
     redis_url: str | None = None
     redis_username: str | None = None
     redis_password: str | None = attrs.field(default=None, repr=False)
+    #: CA certificate (PEM) that signed a ``rediss://`` server's certificate, for private CAs;
+    #: None verifies against the system's CAs
+    redis_ca_file: str | None = None
     #: PEM certificate chain and private key: both set, the port serves wss:// and https://
     tls_cert: str | None = None
     tls_key: str | None = None

@@ -86,7 +86,7 @@ class RedisEngine:
 
     def __init__(self, url: str, config: ServerConfig, *, clock: Clock = time.time,
                  prefix: str = "raiops", password: str | None = None,
-                 username: str | None = None) -> None:
+                 username: str | None = None, ca_file: str | None = None) -> None:
         self.url = url
         self.config = config
         self.clock = clock
@@ -97,6 +97,8 @@ class RedisEngine:
             kwargs["password"] = password
         if username is not None:
             kwargs["username"] = username
+        if ca_file is not None and url.startswith("rediss://"):
+            kwargs["ssl_ca_certs"] = ca_file
         self._kwargs = kwargs
         self.redis: aioredis.Redis = aioredis.Redis.from_url(url, **kwargs)
         base = f"{prefix}:{{aiops}}"

@@ -10,6 +10,8 @@ URL_ENV = "REACTIVE_AIOPS_REDIS_URL"
 PASSWORD_ENV = "REACTIVE_AIOPS_REDIS_PASSWORD"
 #: An ACL user name, if the deployment uses one.
 USERNAME_ENV = "REACTIVE_AIOPS_REDIS_USERNAME"
+#: The CA file of a ``rediss://`` server with a private CA, when ``--redis-ca`` is absent.
+CA_ENV = "REACTIVE_AIOPS_REDIS_CA"
 
 
 def check_redis_url(url: str) -> str:
