@@ -8,7 +8,6 @@ crash.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from reliability_helpers import wait_until
 from server_helpers import anomaly_event
 from tls_helpers import make_pki
 
@@ -100,14 +100,11 @@ async def _two_nodes_share_a_channel(url: str, **redis: Any) -> None:
             assert node.engine.state == "ok"
         sink, answers = Sink(), []
         nodes[1].subscribe("anomalies", sink, False, 0, "", answers.append)
-        deadline = time.monotonic() + 10
-        while not answers and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: bool(answers))
         for i in range(5):
             result = await nodes[0].apublish("anomalies", anomaly_event(f"a{i}"))
             assert result.offset == i + 1
-        while len(sink.offsets) < 5 and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(sink.offsets) >= 5)
         assert sink.offsets == [1, 2, 3, 4, 5]
     finally:
         for node in nodes:
