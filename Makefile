@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck pytest demo bench serve dashboard clean
+.PHONY: setup test lint typecheck pytest demo bench serve dashboard web screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ serve: $(STAMP)
 
 dashboard: $(STAMP)
 	$(BIN)/python -m reactive_aiops dashboard
+
+web: $(STAMP)
+	$(BIN)/python -m reactive_aiops web
+
+# Regenerates docs/img/web-dashboard.png from a real browser (Debian's chromium + chromedriver).
+screenshots: $(STAMP)
+	$(BIN)/python -m reactive_aiops.ui.web.screenshots docs/img
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
