@@ -256,14 +256,20 @@ def test_reconnects_after_a_server_restart_and_shows_the_current_state(
     assert "reconnects 0" not in _text(driver, "connection")
 
 
-def test_web_stats_count_frames_per_tab(web: WebProcess, driver: Any) -> None:
+def test_web_stats_count_frames_per_tab(
+    web: WebProcess, driver: Any, server: ServerThread
+) -> None:
     from urllib.request import urlopen
 
     _open(driver, web)
+    server.publish("anomalies", _event("t8-a1", "low"))
+    wait_for(lambda: _row(driver, "t8-a1"), what="a rendered update")
     with urlopen(web.url + "api/web-stats", timeout=5) as response:
         stats = json.load(response)
     assert stats["tabs"]
-    assert all(isinstance(v, int) and v >= 1 for v in stats["tabs"].values())
+    for counters in stats["tabs"].values():
+        assert counters["frames"] >= 1
+        assert counters["messages"] >= 1
 
 
 def test_non_loopback_host_without_login_configuration_refuses_to_start() -> None:
@@ -277,3 +283,41 @@ def test_non_loopback_host_without_login_configuration_refuses_to_start() -> Non
     assert len(lines) == 1
     assert "not loopback" in lines[0]
     assert "REACTIVE_AIOPS_WEB_USERS" in lines[0]
+
+
+def test_login_page_signs_in_a_user_from_the_users_file(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    from reactive_aiops.ui.web.auth import hash_password
+
+    users = tmp_path / "users"
+    users.write_text(f"bob:{hash_password('s3cret', n=1024).encode()}\n", encoding="utf-8")
+    token = server.token()
+    process = WebProcess("--url", server.url, "--login", "--users-file", str(users),
+                         env={"REACTIVE_AIOPS_TOKEN": token})
+    browser = new_driver()
+    try:
+        browser.get(process.url)
+        wait_for(lambda: "/login" in browser.current_url, what="redirect to the login page")
+
+        user_box = wait_for(lambda: browser.find_element(
+            By.CSS_SELECTOR, "input[data-testid=login-user]"), what="user field")
+        user_box.send_keys("bob")
+        # No clear(): it empties the DOM behind Vue's back; the page empties the password itself.
+        password_box = browser.find_element(By.CSS_SELECTOR, "input[data-testid=login-password]")
+        password_box.send_keys("wrong")
+        _click(browser, "login-submit")
+        wait_for(lambda: "wrong user name or password" in _text(browser, "login-message"),
+                 what="refusal")
+        assert password_box.get_attribute("value") == ""
+        password_box.send_keys("s3cret")
+        _click(browser, "login-submit")
+        wait_for(lambda: "signed in as bob" in _text(browser, "user"), what="signed in")
+        wait_for(lambda: "CONNECTED" in _text(browser, "connection"), what="connected")
+        # The operator token never reaches the browser.
+        assert token.rsplit(".", 1)[1] not in browser.page_source
+    finally:
+        browser.quit()
+        process.close()

@@ -86,8 +86,9 @@ class Hub:
         #: anomaly id -> the dashboard user whose acknowledge the server confirmed (the server
         #: only knows the connection's user, the same for every command of this process)
         self.acknowledged_by: dict[str, str] = {}
-        #: tab id -> frames rendered (for the stats endpoint and the benchmark)
-        self.tab_frames: dict[str, int] = {}
+        #: tab id -> a function returning that tab's counters (frames rendered, UI messages
+        #: sent), for the stats endpoint and the benchmark
+        self.tabs: dict[str, Callable[[], dict[str, int]]] = {}
         self._subscriptions = CompositeDisposable(
             store.select(select_health_view).subscribe(self.rates.add),
             store.select(select_anomaly_rows)

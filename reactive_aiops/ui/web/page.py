@@ -103,7 +103,8 @@ class DashboardTab:
         self.render(hub.frame())
         bind_client(client, hub.frames(), self.render, fps=fps)
         ui.timer(0.25, self._tick)
-        client.on_delete(lambda: hub.tab_frames.pop(self.tab_id, None))
+        hub.tabs[self.tab_id] = self.stats
+        client.on_delete(lambda: hub.tabs.pop(self.tab_id, None))
 
     # -- layout ----------------------------------------------------------------------------------
 
@@ -163,6 +164,10 @@ class DashboardTab:
             ui.label("Commands from this dashboard").classes("font-bold")
             self.activity = ui.column().classes("gap-0 text-sm").props("data-testid=activity")
 
+    def stats(self) -> dict[str, int]:
+        """Frames rendered and UI messages sent to this tab so far."""
+        return {"frames": self.frames, "messages": self.client.outbox.next_message_id}
+
     # -- rendering -------------------------------------------------------------------------------
 
     def render(self, frame: Frame, *, force: bool = False) -> None:
@@ -170,7 +175,6 @@ class DashboardTab:
         last = self._last
         self._last = frame
         self.frames += 1
-        self.hub.tab_frames[self.tab_id] = self.frames
         with self.root:
             if force or last is None or last.connection != frame.connection \
                     or last.resyncs != frame.resyncs:

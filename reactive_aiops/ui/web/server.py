@@ -125,11 +125,14 @@ def _register_pages(hub: Hub, options: WebOptions) -> None:
 
     @app.get("/api/web-stats")
     def stats(request: Request) -> Any:
-        # Frames rendered per open tab and the audit backlog: for the tests and the benchmark.
+        # Counters per open tab and the audit backlog: for the tests and the benchmark.
         if users is not None and request.client is not None and \
                 request.client.host not in ("127.0.0.1", "::1"):
             return JSONResponse({"error": "loopback only"}, status_code=403)
-        return {"tabs": dict(hub.tab_frames), "pending_commands": hub.audit.pending}
+        return {
+            "tabs": {tab: counters() for tab, counters in list(hub.tabs.items())},
+            "pending_commands": hub.audit.pending,
+        }
 
 
 async def serve_dashboard(options: WebOptions) -> int:
