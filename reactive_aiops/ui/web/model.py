@@ -215,6 +215,7 @@ class ScoreHistory:
             collections.OrderedDict()
         )
         self._last: dict[str, float] = {}
+        self._versions: dict[str, int] = {}
         self.version = 0
 
     def add(self, rows: Sequence[AnomalyRow], now: float) -> None:
@@ -230,9 +231,15 @@ class ScoreHistory:
                 self._series.move_to_end(row.id)
             series.append((now, row.score))
             self.version += 1
+            self._versions[row.id] = self.version
         while len(self._series) > self._keep:
             old, _ = self._series.popitem(last=False)
             self._last.pop(old, None)
+            self._versions.pop(old, None)
+
+    def version_of(self, anomaly_id: str) -> int:
+        """Changes whenever ``anomaly_id``'s series does (0 for an unknown id)."""
+        return self._versions.get(anomaly_id, 0)
 
     def samples(self, anomaly_id: str) -> list[tuple[float, float]]:
         """Oldest first; empty for an unknown id."""

@@ -98,7 +98,7 @@ class DashboardTab:
         self._rates_version = -1
         self._scores_version = -1
         self._score_for: str | None = None
-        self._activity_last: object = None
+        self._activity_last: object = ()  # never a record: the first render fills the list
         self._build()
         self.render(hub.frame())
         bind_client(client, hub.frames(), self.render, fps=fps)
@@ -149,10 +149,11 @@ class DashboardTab:
                     "data-testid=pause"
                 )
             self.table = ui.table(
-                columns=_COLUMNS, rows=[], row_key="id", selection="single", pagination=0
-            ).classes("w-full").props("dense flat bordered data-testid=anomalies")
+                columns=_COLUMNS, rows=[], row_key="id", pagination=0
+            ).classes("w-full cursor-pointer").props("dense flat bordered data-testid=anomalies")
+            # The selected row is marked by a per-tab boolean cell, never by wire text in code.
+            self.table.props(":table-row-class-fn=\"row => row.selected ? 'bg-blue-2' : ''\"")
             self.table.on("rowClick", self._row_clicked)
-            self.table.on_select(self._selection_changed)
             with ui.row().classes("w-full no-wrap gap-2"):
                 self.rate_chart = ui.echart(_line_chart("events/s")).classes("w-1/2 h-56")
                 self.score_chart = ui.echart(_line_chart("score (select an anomaly)")).classes(
@@ -220,9 +221,9 @@ class DashboardTab:
         cells = [row_cells(row) for row in shown]
         for cell, row in zip(cells, shown, strict=True):
             cell["by"] = self.hub.shown_by(row)
+            cell["selected"] = row.id == self.selected
         if cells != self.table.rows:
             self.table.rows = cells
-            self.table.selected = [c for c in cells if c["id"] == self.selected]
             self.table.update()
         self._show_selected()
 
@@ -251,8 +252,10 @@ class DashboardTab:
             self.rate_chart.options["series"][0]["data"] = _points(rates.samples())
             self.rate_chart.update()
         scores = self.hub.scores
-        if scores.version != self._scores_version or self._score_for != self.selected:
-            self._scores_version = scores.version
+        version = scores.version_of(self.selected) if self.selected else 0
+        # Redrawn only when the selected anomaly's own series moved, not on every score.
+        if version != self._scores_version or self._score_for != self.selected:
+            self._scores_version = version
             self._score_for = self.selected
             title = f"score of {self.selected}" if self.selected else "score (select an anomaly)"
             self.score_chart.options["title"]["text"] = title
@@ -268,6 +271,8 @@ class DashboardTab:
         self._activity_last = last
         self.activity.clear()
         with self.activity:
+            if not records:
+                ui.label("none yet").classes("text-gray-500")
             for record in reversed(records[-5:]):
                 ui.label(f"{record.user}: {record.action} {record.entity} → {record.outcome}")
 
@@ -283,7 +288,7 @@ class DashboardTab:
             shown = await self.client.run_javascript(call, timeout=5.0)
             if shown is not True and not self.client.is_deleted:
                 with self.root:
-                    ui.notify(f"{title} — {body}", type="negative", position="top-right")
+                    ui.notify(f"{title} — {body}", type="negative", position="bottom-right")
 
         background_tasks.create(send(), name="raiops-notify")
 
@@ -291,11 +296,11 @@ class DashboardTab:
         for row in frame.anomalies:
             if row.reverted is not None and self._reverts_seen.get(row.id) != row.reverted:
                 self._reverts_seen[row.id] = row.reverted
-                ui.notify(f"{row.id}: {row.reverted}", type="warning", position="top-right")
+                ui.notify(f"{row.id}: {row.reverted}", type="warning", position="bottom-right")
         for badge in frame.detectors:
             if badge.reverted is not None and self._reverts_seen.get(badge.id) != badge.reverted:
                 self._reverts_seen[badge.id] = badge.reverted
-                ui.notify(f"{badge.name}: {badge.reverted}", type="warning", position="top-right")
+                ui.notify(f"{badge.name}: {badge.reverted}", type="warning", position="bottom-right")
 
     # -- interaction -----------------------------------------------------------------------------
 
@@ -304,7 +309,8 @@ class DashboardTab:
 
     def _select(self, anomaly_id: str | None) -> None:
         self.selected = anomaly_id
-        self.table.selected = [c for c in self.table.rows if c["id"] == anomaly_id]
+        if self._last is not None:
+            self._show_rows(self._last.anomalies)
         self._show_selected()
         self._show_charts()
 
@@ -313,10 +319,6 @@ class DashboardTab:
         row = next((a for a in args if isinstance(a, dict) and "id" in a), None)
         if row is not None and isinstance(row["id"], str):
             self._select(row["id"])
-
-    def _selection_changed(self, event: Any) -> None:
-        chosen = [r for r in event.selection if isinstance(r, dict)]
-        self._select(str(chosen[0]["id"]) if chosen else None)
 
     def _filters_changed(self) -> None:
         try:
@@ -333,7 +335,7 @@ class DashboardTab:
         try:
             action()
         except CommandRefused as exc:
-            ui.notify(str(exc), type="info", position="top-right")
+            ui.notify(str(exc), type="info", position="bottom-right")
             return
         # Show the optimistic change now, not at the next frame.
         self.render(self.hub.frame())
@@ -341,14 +343,14 @@ class DashboardTab:
     def _acknowledge(self) -> None:
         row = self._selected_row()
         if row is None:
-            ui.notify("select an anomaly first", position="top-right")
+            ui.notify("select an anomaly first", position="bottom-right")
             return
         self._command(lambda: self.hub.acknowledge(row, self.user))
 
     def _resolve(self) -> None:
         row = self._selected_row()
         if row is None:
-            ui.notify("select an anomaly first", position="top-right")
+            ui.notify("select an anomaly first", position="bottom-right")
             return
         self._command(lambda: self.hub.resolve(row, self.user))
 
@@ -357,6 +359,6 @@ class DashboardTab:
         badges = self._last.detectors if self._last is not None else ()
         badge = next((b for b in badges if row is not None and b.id == row.detector_id), None)
         if badge is None:
-            ui.notify("select an anomaly whose detector is known", position="top-right")
+            ui.notify("select an anomaly whose detector is known", position="bottom-right")
             return
         self._command(lambda: self.hub.toggle_detector(badge, self.user))

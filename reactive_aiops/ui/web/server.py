@@ -9,6 +9,7 @@ rendering share one thread. The operator token stays in this process: pages get 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import sys
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from nicegui import Client, app, ui
 
 from reactive_aiops.ui.dashboard.session import open_session
+from reactive_aiops.ui.gc_policy import streaming_gc
 from reactive_aiops.ui.web.auth import PasswordHash, verify_password
 from reactive_aiops.ui.web.hub import Hub
 from reactive_aiops.ui.web.model import TabFilter
@@ -143,6 +145,7 @@ async def serve_dashboard(options: WebOptions) -> int:
         user=options.local_user,
     ) as session:
         hub = Hub(session.store, title=_public_origin(session.url))
+        gc_policy: contextlib.AbstractContextManager[None] | None = None
         try:
             _register_pages(hub, options)
             fastapi_app = FastAPI()
@@ -163,6 +166,9 @@ async def serve_dashboard(options: WebOptions) -> int:
                 access_log=False,
             )
             server = uvicorn.Server(config)
+            # NiceGUI, FastAPI and the session are set up: hide that heap from the collector.
+            gc_policy = streaming_gc()
+            gc_policy.__enter__()
             serving = asyncio.create_task(server.serve())
             while not server.started:
                 if serving.done():
@@ -182,4 +188,6 @@ async def serve_dashboard(options: WebOptions) -> int:
             await serving
         finally:
             hub.close()
+            if gc_policy is not None:
+                gc_policy.__exit__(None, None, None)
     return 0
