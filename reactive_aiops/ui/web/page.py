@@ -229,7 +229,9 @@ class DashboardTab:
 
     def _show_selected(self) -> None:
         row = self._selected_row()
-        if row is None:
+        if row is None and self.selected is not None:
+            self.selected_label.set_text(f"selected: {self.selected} (no longer listed)")
+        elif row is None:
             self.selected_label.set_text("nothing selected")
         else:
             self.selected_label.set_text(f"selected: {row.id} ({row.marker})")
@@ -300,7 +302,8 @@ class DashboardTab:
         for badge in frame.detectors:
             if badge.reverted is not None and self._reverts_seen.get(badge.id) != badge.reverted:
                 self._reverts_seen[badge.id] = badge.reverted
-                ui.notify(f"{badge.name}: {badge.reverted}", type="warning", position="bottom-right")
+                ui.notify(f"{badge.name}: {badge.reverted}", type="warning",
+                          position="bottom-right")
 
     # -- interaction -----------------------------------------------------------------------------
 
