@@ -269,9 +269,10 @@ def _measure(driver: Any, handles: list[str], server: _Server, web_pid: int,
     for handle in handles:
         driver.switch_to.window(handle)
         latencies += driver.execute_script("const l = window.__lat; window.__lat = []; return l;")
+    load = os.getloadavg()[0]
     note = (
-        f"p95 {_percentile(latencies, 95):.1f} ms, p99 {_percentile(latencies, 99):.1f} ms; "
-        f"{len(latencies)} values seen of {sent} sent; CPU dashboard "
+        f"load {load:.1f}; p95 {_percentile(latencies, 95):.1f} ms, p99 {_percentile(latencies, 99):.1f} ms; "
+        f"{len(latencies) / len(handles):.0f} values seen per tab of {sent} sent; CPU dashboard "
         f"{web_cpu / elapsed * 100:.0f}%, browser {browser_cpu / elapsed * 100:.0f}% of a core; "
         f"{messages / elapsed / len(handles):.0f} UI msg/s per tab"
     )
