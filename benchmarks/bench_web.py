@@ -271,7 +271,8 @@ def _measure(driver: Any, handles: list[str], server: _Server, web_pid: int,
         latencies += driver.execute_script("const l = window.__lat; window.__lat = []; return l;")
     load = os.getloadavg()[0]
     note = (
-        f"load {load:.1f}; p95 {_percentile(latencies, 95):.1f} ms, p99 {_percentile(latencies, 99):.1f} ms; "
+        f"load {load:.1f}; p95 {_percentile(latencies, 95):.1f} ms, "
+        f"p99 {_percentile(latencies, 99):.1f} ms; "
         f"{len(latencies) / len(handles):.0f} values seen per tab of {sent} sent; CPU dashboard "
         f"{web_cpu / elapsed * 100:.0f}%, browser {browser_cpu / elapsed * 100:.0f}% of a core; "
         f"{messages / elapsed / len(handles):.0f} UI msg/s per tab"

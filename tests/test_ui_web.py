@@ -321,3 +321,49 @@ def test_login_page_signs_in_a_user_from_the_users_file(
     finally:
         browser.quit()
         process.close()
+
+
+def test_pause_detector_shows_pending_then_the_servers_state(
+    driver: Any, web: WebProcess, server: ServerThread
+) -> None:
+    _open(driver, web)
+    server.publish("anomalies", _event("t9-a1", "low", detector_id="det-3"))
+    _select(driver, "t9-a1")
+    with server.paused():
+        _click(driver, "pause")
+        # The optimistic state at once, marked as waiting for the server.
+        wait_for(lambda: "error watcher: paused (pause pending)" in _text(driver, "detectors"),
+                 what="pending pause on the badge")
+    wait_for(lambda: "error watcher: paused" in _text(driver, "detectors")
+             and "pending" not in _text(driver, "detectors"), what="paused, confirmed")
+    wait_for(lambda: [a for a in web.audit_lines() if "user=ann action=pause entity=detector:det-3"
+                      " outcome=confirmed" in a], what="audit of the pause")
+    _click(driver, "pause")  # toggles back
+    wait_for(lambda: "error watcher: active" in _text(driver, "detectors")
+             and "pending" not in _text(driver, "detectors"), what="resumed")
+
+
+def test_tls_serves_https(server: ServerThread, tmp_path: Path) -> None:
+    import shutil
+    import ssl
+    from urllib.request import urlopen
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+    process = WebProcess("--url", server.url, "--tls-cert", str(cert), "--tls-key", str(key),
+                         env={"REACTIVE_AIOPS_TOKEN": server.token()})
+    try:
+        assert process.url.startswith("https://127.0.0.1:")
+        context = ssl.create_default_context(cafile=str(cert))
+        with urlopen(process.url, context=context, timeout=10) as response:
+            assert response.status == 200
+            assert "reactive-aiops" in response.read().decode("utf-8")
+    finally:
+        process.close()

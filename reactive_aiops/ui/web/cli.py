@@ -110,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
             f"--host {args.host} is not loopback: a login configuration is required "
             f"(--users-file FILE or ${USERS_ENV})"
         )
-    from reactive_aiops.ui.web.server import WebOptions, serve_dashboard
+    try:
+        from reactive_aiops.ui.web.server import WebOptions, serve_dashboard
+    except ImportError as exc:
+        return _fail(f"{exc.name or exc} is not installed: pip install 'reactive-aiops[web]'")
 
     _log_setup()
     options = WebOptions(
