@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from reactivex import abc
+from reactivex import Observable
 from reactivex.disposable import CompositeDisposable
 from reactivex.scheduler.eventloop import AsyncIOScheduler
 
@@ -105,13 +105,9 @@ class Hub:
         """The current frame (for a render outside the stream's cadence)."""
         return select_frame(self.store.state)
 
-    def frames(self) -> Any:
+    def frames(self) -> Observable[Frame]:
         """The stream of frames (current first, then each change)."""
         return self.store.select(select_frame)
-
-    def subscriptions(self) -> abc.DisposableBase:
-        """The hub's own subscriptions (disposed by :meth:`close`)."""
-        return self._subscriptions
 
     def _report(self, record: AuditRecord) -> None:
         self.audit_records.append(record)

@@ -171,22 +171,26 @@ class DashboardTab:
 
     # -- rendering -------------------------------------------------------------------------------
 
-    def render(self, frame: Frame, *, force: bool = False) -> None:
-        """Bring every element whose record changed up to ``frame``."""
+    def render(self, frame: Frame) -> None:
+        """Bring every element whose record changed up to ``frame`` (all of them the first
+        time)."""
         last = self._last
         self._last = frame
         self.frames += 1
         with self.root:
-            if force or last is None or last.connection != frame.connection \
+            if last is None or last.connection != frame.connection \
                     or last.resyncs != frame.resyncs:
                 self._show_connection(frame)
-            if force or last is None or last.detectors != frame.detectors:
+            detectors = last is None or last.detectors != frame.detectors
+            anomalies = last is None or last.anomalies != frame.anomalies
+            if detectors:
                 self._show_detectors(frame.detectors)
-            if force or last is None or last.anomalies != frame.anomalies:
+            if anomalies:
                 self._show_rows(frame.anomalies)
                 self._notify(frame.anomalies)
-                self._toast_reverts(frame)
-            if force or last is None or last.health != frame.health:
+            if detectors or anomalies:
+                self._toast_reverts(frame, quiet=self.frames == 1)
+            if last is None or last.health != frame.health:
                 self._show_health(frame)
             self._show_charts()
             self._show_activity()
@@ -294,16 +298,15 @@ class DashboardTab:
 
         background_tasks.create(send(), name="raiops-notify")
 
-    def _toast_reverts(self, frame: Frame) -> None:
-        for row in frame.anomalies:
-            if row.reverted is not None and self._reverts_seen.get(row.id) != row.reverted:
-                self._reverts_seen[row.id] = row.reverted
-                ui.notify(f"{row.id}: {row.reverted}", type="warning", position="bottom-right")
-        for badge in frame.detectors:
-            if badge.reverted is not None and self._reverts_seen.get(badge.id) != badge.reverted:
-                self._reverts_seen[badge.id] = badge.reverted
-                ui.notify(f"{badge.name}: {badge.reverted}", type="warning",
-                          position="bottom-right")
+    def _toast_reverts(self, frame: Frame, *, quiet: bool) -> None:
+        # ``quiet``: the tab just opened; reverts from before are marked in the rows, no toast.
+        marks = [(f"anomaly:{r.id}", r.id, r.reverted) for r in frame.anomalies]
+        marks += [(f"detector:{b.id}", b.name, b.reverted) for b in frame.detectors]
+        for key, name, reverted in marks:
+            if reverted is not None and self._reverts_seen.get(key) != reverted:
+                self._reverts_seen[key] = reverted
+                if not quiet:
+                    ui.notify(f"{name}: {reverted}", type="warning", position="bottom-right")
 
     # -- interaction -----------------------------------------------------------------------------
 
