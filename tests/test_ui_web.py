@@ -237,6 +237,23 @@ def test_a_new_critical_anomaly_raises_exactly_one_notification(
     assert notes == ["CRITICAL anomaly: disk.io_wait"]
 
 
+def test_without_permission_a_new_critical_anomaly_shows_a_toast_instead(
+    driver: Any, web: WebProcess, server: ServerThread
+) -> None:
+    origin = web.url.rstrip("/")
+    driver.execute_cdp_cmd("Browser.resetPermissions", {})
+    try:
+        _open(driver, web)
+        assert driver.execute_script("return Notification.permission") != "granted"
+        server.publish("anomalies", _event("t10-a1", "high", metric="http.error_rate"))
+        wait_for(lambda: "HIGH anomaly: http.error_rate" in driver.find_element(
+            "tag name", "body").text, what="the toast")
+        assert driver.execute_script("return window.__raiopsNotes.length") == 0
+    finally:
+        driver.execute_cdp_cmd("Browser.grantPermissions",
+                               {"permissions": ["notifications"], "origin": origin})
+
+
 def test_reconnects_after_a_server_restart_and_shows_the_current_state(
     driver: Any, web: WebProcess, server: ServerThread, tmp_path: Path
 ) -> None:
