@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(serve_dashboard(options))
     except (ConnectionError, TimeoutError) as exc:
         where = args.url or "the embedded server"
-        print(f"could not connect to {where}: {exc or type(exc).__name__}", file=sys.stderr)
+        print(f"could not connect to {where}: {str(exc) or type(exc).__name__}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
