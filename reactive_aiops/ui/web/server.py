@@ -9,6 +9,7 @@ rendering share one thread. The operator token stays in this process: pages get 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import secrets
 import sys
@@ -29,6 +30,9 @@ from reactive_aiops.ui.web.model import TabFilter
 from reactive_aiops.ui.web.page import DashboardTab
 
 __all__ = ["WebOptions", "serve_dashboard"]
+
+#: Signed-in browsers remembered at most (the oldest sign-in is forgotten first).
+_MAX_SESSIONS = 10_000
 
 
 class WebOptions:
@@ -74,12 +78,18 @@ def _public_origin(url: str) -> str:
 
 def _register_pages(hub: Hub, options: WebOptions) -> None:
     users = options.users
+    # Sign-ins live in this process only (browser id from NiceGUI's signed cookie -> user):
+    # nothing is written to disk, and a restart signs everyone out.
+    sessions: collections.OrderedDict[str, str] = collections.OrderedDict()
+
+    def browser() -> str:
+        return str(app.storage.browser["id"])
 
     def signed_in() -> str | None:
         if users is None:
             return options.local_user
-        name = app.storage.user.get("user")
-        return name if isinstance(name, str) and name in users else None
+        name = sessions.get(browser())
+        return name if name is not None and name in users else None
 
     @ui.page("/", title="reactive-aiops")
     def index(client: Client, request: Request) -> Any:
@@ -94,7 +104,7 @@ def _register_pages(hub: Hub, options: WebOptions) -> None:
         DashboardTab(hub, client, user=user, tab_filter=tab_filter, fps=options.fps)
         if users is not None:
             def logout() -> None:
-                app.storage.user.pop("user", None)
+                sessions.pop(browser(), None)
                 ui.navigate.to("/login")
 
             ui.button("Sign out", on_click=logout).props("flat dense")
@@ -109,7 +119,9 @@ def _register_pages(hub: Hub, options: WebOptions) -> None:
             name = str(username.value or "")
             stored = users.get(name)
             if stored is not None and verify_password(str(password.value or ""), stored):
-                app.storage.user["user"] = name
+                sessions[browser()] = name
+                while len(sessions) > _MAX_SESSIONS:
+                    sessions.popitem(last=False)
                 ui.navigate.to("/")
                 return
             # Same answer for an unknown user and a wrong password.
