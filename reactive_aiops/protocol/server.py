@@ -31,6 +31,7 @@ import attrs
 from reactive_aiops.wire.codec import decode_commands, encode_replies, encode_reply
 from reactive_aiops.wire.codes import ERROR_MESSAGES, DisconnectCode, ErrorCode, UnsubscribeCode
 from reactive_aiops.wire.errors import ProtocolError
+from reactive_aiops.wire.integers import find_unsafe_integer
 from reactive_aiops.wire.messages import (
     ClientMessage,
     Command,
@@ -462,6 +463,10 @@ class ServerConnection:
             self._reply(message.id, UnsubscribeResult())
         elif isinstance(request, RPCRequest):
             assert self.principal is not None
+            if find_unsafe_integer(request.data) is not None:
+                # An integer JavaScript cannot hold exactly: the command could not mean it.
+                self.close(DisconnectCode.BAD_REQUEST, "bad request: unsafe integer")
+                return
             command_id = message.id
             self.hub.rpc(request.method, request.data, self.principal,
                          lambda result: self._reply(command_id, result))

@@ -51,6 +51,7 @@ from reactive_aiops.wire.events import (
     detector_channel,
     encode_event,
 )
+from reactive_aiops.wire.integers import MAX_SAFE_INTEGER, find_unsafe_integer
 from reactive_aiops.wire.messages import Error, RPCResult
 
 _DETECTOR_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -123,6 +124,12 @@ _CHECKS = {event_type: _field_checks(event_type) for event_type in _PAYLOAD_FIEL
 
 
 def _check_payload(event_type: str, data: dict[str, Any]) -> None:
+    try:
+        unsafe = find_unsafe_integer(data)
+    except ValueError:
+        raise PublishError(400, "payload nested too deep") from None
+    if unsafe is not None:
+        raise PublishError(400, f"payload integers must be within ±{MAX_SAFE_INTEGER}")
     for name, kinds, optional, allowed in _CHECKS[event_type]:
         value = data.get(name, _MISSING)
         if value is _MISSING:

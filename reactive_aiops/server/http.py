@@ -138,6 +138,12 @@ async def handle(request: HttpRequest, core: ServerCore) -> tuple[int, dict[str,
     return 200, {"result": {"offset": result.offset, "epoch": result.epoch}}
 
 
+def error_body(status: int, message: str) -> bytes:
+    """The JSON body of an error response."""
+    return json.dumps({"error": {"code": status, "message": message}},
+                      separators=(",", ":")).encode()
+
+
 def render(status: int, payload: dict[str, Any]) -> bytes:
     """An HTTP/1.1 response with a JSON body; the connection is closed after it."""
     body = json.dumps(payload, separators=(",", ":")).encode()

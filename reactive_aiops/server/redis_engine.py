@@ -90,7 +90,7 @@ class RedisEngine:
 
     def __init__(self, url: str, config: ServerConfig, *, clock: Clock = time.time,
                  prefix: str = "raiops", password: str | None = None,
-                 username: str | None = None) -> None:
+                 username: str | None = None, ca_file: str | None = None) -> None:
         self.url = url
         self.config = config
         self.clock = clock
@@ -101,6 +101,8 @@ class RedisEngine:
             kwargs["password"] = password
         if username is not None:
             kwargs["username"] = username
+        if ca_file is not None and url.startswith("rediss://"):
+            kwargs["ssl_ca_certs"] = ca_file
         self._kwargs = kwargs
         # A blocking pool: past POOL_SIZE concurrent calls, callers wait for a free connection
         # (redis-py's default pool fails them with "Too many connections" at 100, which turned
@@ -128,7 +130,10 @@ class RedisEngine:
         self._published = 0
         #: the kind of the last refusal (an error reply), until a call succeeds: logged once
         self._refusal: str | None = None
+        #: called with the seconds each script call took (metrics)
         self.latency_observer: Callable[[float], None] | None = None
+        #: called with (channel, local subscribers) for every publication received (metrics)
+        self.fanout_observer: Callable[[str, int], None] | None = None
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -293,6 +298,8 @@ class RedisEngine:
         offset = int(offset_text)
         self._seen[channel] = (epoch, offset)
         subs = self._subs.get(channel)
+        if self.fanout_observer is not None:
+            self.fanout_observer(channel, len(subs) if subs else 0)
         if not subs:
             return
         pub = Publication(channel, offset, msgspec.json.decode(data), int(ms) / 1000.0)

@@ -10,6 +10,8 @@ URL_ENV = "REACTIVE_AIOPS_REDIS_URL"
 PASSWORD_ENV = "REACTIVE_AIOPS_REDIS_PASSWORD"
 #: An ACL user name, if the deployment uses one.
 USERNAME_ENV = "REACTIVE_AIOPS_REDIS_USERNAME"
+#: The CA file of a ``rediss://`` server with a private CA, when ``--redis-ca`` is absent.
+CA_ENV = "REACTIVE_AIOPS_REDIS_CA"
 
 
 def check_redis_url(url: str) -> str:
@@ -18,8 +20,10 @@ def check_redis_url(url: str) -> str:
     ``redis://HOST[:PORT][/DB]`` or ``rediss://`` (TLS). A password in the URL is refused: it
     would show in ``ps`` and in logs; set ``REACTIVE_AIOPS_REDIS_PASSWORD`` instead.
     """
+    parts = urlsplit(url)
+    if parts.password is not None:
+        raise ValueError(f"put the Redis password in {PASSWORD_ENV}, not in the URL")
     try:
-        parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise ValueError(f"bad Redis URL {url!r}: {exc}") from None
@@ -27,8 +31,6 @@ def check_redis_url(url: str) -> str:
         raise ValueError(f"bad Redis URL {url!r}: use redis://HOST:PORT/DB or rediss://...")
     if not parts.hostname:
         raise ValueError(f"bad Redis URL {url!r}: no host")
-    if parts.password is not None:
-        raise ValueError(f"put the Redis password in {PASSWORD_ENV}, not in the URL")
     if port is not None and not 0 < port < 65536:
         raise ValueError(f"bad Redis URL: port {port}")
     db = parts.path.strip("/")
