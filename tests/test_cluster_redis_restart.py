@@ -65,6 +65,8 @@ async def test_redis_restarted_with_aof_loses_nothing_and_the_client_recovers(
         published = await _publish(publisher, a.port, 0, 300, "x")
         await wait_until(lambda: len(applied.ids("anomalies")) == 300, what="first part")
         connects = live.store.state.connection.health.reconnects
+        early = {"command_id": "c-early", "anomaly_id": "a2"}
+        early_result = await live.manager.rpc("anomaly.acknowledge", early)
 
         await redis_aof.astop("term")  # SIGTERM: Redis writes the AOF and exits
         status, answer = await http_publish(a.port, API_KEY, {
@@ -87,17 +89,24 @@ async def test_redis_restarted_with_aof_loses_nothing_and_the_client_recovers(
         await redis_aof.astart()
         await retry
         published.append("x300")
+        # idempotency keys and command ids survived in the AOF: retries publish nothing
+        status, answer = await http_publish(a.port, API_KEY, {
+            "channel": "anomalies", "data": _event(299, "x"), "idempotency_key": "x299"})
+        assert (status, answer["result"]["offset"]) == (200, 300)
+        assert await live.manager.rpc("anomaly.acknowledge", early) == early_result
         published += await _publish(publisher, a.port, 301, 299, "x")
         acked = await live.manager.rpc("anomaly.acknowledge", ack)
         assert acked == await live.manager.rpc("anomaly.acknowledge", ack)
         assert isinstance(acked, dict)
         assert acked["entity"]["state"] == "acknowledged"
-        await wait_until(lambda: len(applied.ids("anomalies")) >= 601, within=15,
+        await wait_until(lambda: len(applied.ids("anomalies")) >= 602, within=15,
                          what="every event after the restart")
         await asyncio.sleep(0.05)
-        assert applied.ids("anomalies")[:-1] == published
-        assert applied.metas[-1].command_id == "c-down"  # the command's one publication
-        assert publisher.offsets == list(range(1, 601))
+        assert [i for i in applied.ids("anomalies") if i and i.startswith("x")] == published
+        commands = [m.command_id for m in applied.metas if m.command_id]
+        assert commands == ["c-early", "c-down"]  # one publication each, retries none
+        # offset 301 is c-early's publication
+        assert publisher.offsets == [*range(1, 301), *range(302, 602)]
         assert dict(live.store.state.connection.resyncs) == {}
         assert live.store.state.dedupe.duplicates == 0
         assert all(recovered for _c, _again, recovered in subscribes.resubscribes)
