@@ -349,8 +349,12 @@ async def two_nodes(redis_url: str, **overrides: Any) -> AsyncIterator[tuple[Any
 
 
 def local_subscribers(server: Any, channels: tuple[str, ...]) -> bool:
-    """True when ``server``'s Redis engine has exactly one local subscriber per channel."""
-    return all(server.core.engine.subscriber_count(c) == 1 for c in channels)
+    """True when ``server``'s Redis engine has exactly one local subscriber per channel and a
+    connection's subscribes to them completed (registered is not enough: a publication made
+    while the subscribe still reads its position may land before that position)."""
+    engine = server.core.engine
+    return all(engine.subscriber_count(c) == 1 for c in channels) and any(
+        all(c in conn.positions for c in channels) for conn in server.connections)
 
 
 class SubscribeLog:
