@@ -15,6 +15,7 @@ from redis_helpers import (
     SubscribeLog,
     figure,
     local_subscribers,
+    node_config,
     two_nodes,
     wait_until,
 )
@@ -28,6 +29,7 @@ from reliability_helpers import (
 )
 
 from reactive_aiops.net.bridge import AIOPS_CHANNELS
+from reactive_aiops.server.app import serve_embedded
 from reactive_aiops.server.engine import ENGINE_OK
 from reactive_aiops.testing import FaultProxy
 
@@ -226,3 +228,42 @@ async def test_one_idempotency_key_sent_to_both_nodes_at_once_publishes_once(
         assert sorted(int(str(x["offset"])) for x, _ in answers) == list(range(1, 101))
         top, _epoch = await b.core.engine.position("anomalies")
         assert top == 100
+
+
+@pytest.mark.asyncio
+async def test_a_partition_between_a_node_and_redis_heals_without_loss(
+        redis_server: RedisServer) -> None:
+    # node B reaches Redis through a proxy that blackholes both ways for a while (bytes lost,
+    # sockets kept): B's clients get what they missed once it heals, each event once
+    to_redis = await FaultProxy("127.0.0.1", redis_server.port).start()
+    try:
+        async with serve_embedded(node_config(redis_server.url)) as a, serve_embedded(
+                node_config(f"redis://127.0.0.1:{to_redis.port}/0")) as b, live_client(
+                b.url) as live:
+            applied = AppliedLog(live.store)
+            await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), what="subscribed")
+            publisher = Publisher(API_KEY)
+            published: list[str] = []
+
+            async def publish(first: int, count: int) -> None:
+                for i in range(first, first + count):
+                    await publisher.publish(a.port, "anomalies", envelope(
+                        "anomaly.upserted", f"q{i}", anomaly_payload(f"a{i % 100}")), f"q{i}")
+                    published.append(f"q{i}")
+
+            await publish(0, 100)
+            await wait_until(lambda: len(applied.ids("anomalies")) == 100, what="first part")
+            to_redis.blackhole()
+            await publish(100, 100)
+            await asyncio.sleep(0.5)
+            to_redis.restore()
+            await publish(200, 100)
+            await wait_until(lambda: len(applied.ids("anomalies")) >= 300, within=30,
+                             what="every event after the partition")
+            await asyncio.sleep(0.05)
+            assert applied.ids("anomalies") == published
+            assert dict(live.store.state.connection.resyncs) == {}
+            assert live.store.state.dedupe.duplicates == 0
+            applied.dispose()
+    finally:
+        await to_redis.aclose()
