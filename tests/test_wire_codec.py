@@ -318,7 +318,7 @@ def test_unknown_push_type_is_a_protocol_error_with_reason() -> None:
         ('{"id":1,"connect":{"pong":1}}', ProtocolError, "boolean"),
         ('{"id":1,"connect":{"client":5}}', ProtocolError, "string"),
         ('{"id":1,"subscribe":{"publications":"abc"}}', ProtocolError, "array"),
-        ('{"id":1,"subscribe":{"offset":-1}}', None, ""),  # int64 allowed: Go would reject
+        ('{"id":1,"subscribe":{"offset":-1}}', ProtocolError, "unsigned"),  # as Go's uint64
         ('{"error":{"code":1}}', ProtocolError, "without an id"),
         ('{"push":[]}', ProtocolError, "push"),
         ('{"push":{"channel":1,"pub":{}}}', ProtocolError, "channel"),
@@ -348,6 +348,25 @@ def test_bad_server_frames_raise_typed_errors(
 def test_bad_client_frames_raise_typed_errors(frame: str, fragment: str) -> None:
     with pytest.raises(ProtocolError, match=fragment):
         decode_commands(frame)
+
+
+@pytest.mark.parametrize("offset", [-1, -(2**63), 2**64])
+def test_a_recovery_offset_outside_uint64_is_refused_both_ways(offset: int) -> None:
+    # a negative offset is as wrong as 2**64: both ends refuse it at decode
+    recover = (
+        f'{{"id":2,"subscribe":{{"channel":"a","recover":true,"epoch":"e","offset":{offset}}}}}'
+    )
+    since = f'{{"id":3,"history":{{"channel":"a","since":{{"offset":{offset},"epoch":"e"}}}}}}'
+    for frame in (recover, since):
+        with pytest.raises(ProtocolError):
+            decode_commands(frame)
+    for frame in (
+        f'{{"id":1,"subscribe":{{"offset":{offset},"epoch":"e"}}}}',
+        f'{{"push":{{"channel":"a","pub":{{"data":{{}},"offset":{offset},"tags":{{}}}}}}}}',
+    ):
+        with pytest.raises(ProtocolError):
+            decode_replies(frame)
+    assert decode_commands(recover.replace(str(offset), "18446744073709551615"))
 
 
 def test_error_keeps_the_messages_decoded_before_the_bad_line() -> None:
