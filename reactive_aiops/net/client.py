@@ -456,6 +456,10 @@ class WebSocketManager:
                 event.channel, SubscriptionError(event.channel, event.code, event.reason)
             )
         self._streams.apply(event, not isinstance(event, _NON_ACTIONS))
+        # Anything but a publication may have moved a deadline earlier (Connected starts the
+        # heartbeat and the health window; a reply may schedule a retry): the timers task may
+        # be asleep until a later one (e.g. the connect timeout), so let it look again.
+        self._wake.set()
 
     async def _close_socket(self, ws: ClientConnection, close: CloseTransport) -> None:
         if close.abort:
