@@ -216,7 +216,9 @@ def test_connect_timeout_reconnects() -> None:
 
 
 def test_backoff_grows_with_full_jitter_and_caps() -> None:
-    config = ClientConfig(backoff=BackoffPolicy(initial=0.5, maximum=4.0, reset_after=10))
+    config = ClientConfig(
+        backoff=BackoffPolicy(initial=0.5, maximum=4.0, reset_after=10, flat=1)
+    )
     h = Harness(config, rand=0.5)
     h.p.start(h.clock.now)
     retries = []
