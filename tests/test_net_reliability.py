@@ -152,7 +152,7 @@ async def test_history_lost_on_restart_resyncs_once_per_channel_and_drops_the_ol
         ids = applied.ids("anomalies")
         assert ids == before + after
         assert not set(lost) & set(ids)
-        resynced = [m for m in applied.metas[len(before) :] if m.channel == "anomalies"]
+        resynced = [m for m in applied.metas if m.channel == "anomalies"][len(before) :]
         assert {m.epoch for m in resynced} == {server.core.broker.position("anomalies")[1]}
         assert old_epoch not in {m.epoch for m in resynced}
         assert dict(live.store.state.connection.resyncs) == {c: 1 for c in AIOPS_CHANNELS}

@@ -48,7 +48,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 import cattrs
@@ -68,6 +68,7 @@ from reactive_aiops.core import Batch, Dispatch, StoreAPI
 from reactive_aiops.core.connection import (
     CONNECTION_ACTIONS,
     ConnectionLost,
+    DuplicatesDropped,
     ResyncRequired,
 )
 from reactive_aiops.core.events import EventMeta, MalformedEvent, ServerEvent
@@ -80,7 +81,9 @@ from reactive_aiops.core.optimistic import (
     TransactionReverted,
 )
 from reactive_aiops.net.client import WebSocketManager
-from reactive_aiops.protocol import ClientError, PublicationReceived, SubscriptionFailed
+from reactive_aiops.net.loader import ChannelLoader, Reload
+from reactive_aiops.net.resync import DROP, HOLD, ChannelGates
+from reactive_aiops.protocol import PublicationReceived, SubscriptionFailed
 from reactive_aiops.protocol.errors import ClientClosed, CommandTimeout, OutboxFull, ReplyError
 from reactive_aiops.protocol.events import Subscribed
 from reactive_aiops.wire import HistoryRequest, HistoryResult, Publication
@@ -104,9 +107,6 @@ __all__ = [
 
 #: The channels a dashboard needs: every detector, every anomaly, the system health.
 AIOPS_CHANNELS: tuple[str, ...] = (CHANNEL_DETECTORS, CHANNEL_ANOMALIES, CHANNEL_HEALTH)
-
-#: ``reload(channel, reason)`` -> the actions that bring the store up to date for ``channel``.
-Reload = Callable[[str, str], Awaitable[Iterable[object]]]
 
 LostPolicy = Literal["keep", "revert"]
 
@@ -180,7 +180,6 @@ class StoreBridge:
             )
         self.manager = manager
         self.channels: tuple[str, ...] = tuple(dict.fromkeys(channels))
-        self._reload = reload if reload is not None else history_reload(manager)
         self._policy = on_connection_lost
         self._command_timeout = command_timeout
         self._converter = converter if converter is not None else aiops_converter()
@@ -190,10 +189,24 @@ class StoreBridge:
         self._subscriptions: list[abc.DisposableBase] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._epochs: dict[str, str] = {}
+        self._gates = ChannelGates()
+        self._loader = ChannelLoader(
+            manager,
+            self._gates,
+            self._epochs,
+            apply=self._apply_load,
+            to_action=publication_action,
+            converter=self._converter,
+            reload=reload,
+            timeout=command_timeout,
+        )
+        self._loader.on_loaded = self._check_settled
+        self._settled = asyncio.Event()
         #: channels the server refused for good: channel -> (code, reason)
         self.failed_channels: dict[str, tuple[int, str]] = {}
-        #: reload failures, in order: (channel, description); the store keeps what it had
-        self.reload_errors: list[tuple[str, str]] = []
+        #: load failures, oldest first (the newest 100): (channel, description); the store
+        #: keeps what it had, and a temporary failure is retried
+        self.reload_errors: list[tuple[str, str]] = self._loader.errors
 
     # -- store side ----------------------------------------------------------------------------
 
@@ -219,8 +232,36 @@ class StoreBridge:
 
     @property
     def pending_tasks(self) -> int:
-        """RPCs and reloads in flight."""
-        return len(self._tasks)
+        """RPCs in flight, and the load task while it runs."""
+        return len(self._tasks) + (1 if self._loader.busy else 0)
+
+    @property
+    def loading(self) -> frozenset[str]:
+        """Channels being loaded now (their live publications are held until the load)."""
+        return self._gates.loading_channels
+
+    @property
+    def loads(self) -> int:
+        """Channel loads applied so far (initial loads and resync reloads)."""
+        return self._loader.loads
+
+    def _settled_now(self) -> bool:
+        loaded = self._loader.loaded
+        return not self._loader.busy and all(
+            c in loaded or c in self.failed_channels for c in self.channels
+        )
+
+    def _check_settled(self) -> None:
+        if self._settled_now():
+            self._settled.set()
+
+    async def wait_loaded(self) -> None:
+        """Wait until each of :attr:`channels` was loaded (or refused by the server) and no
+        load is in progress: the store then holds the server's state. Bound it with
+        ``asyncio.timeout``."""
+        while not self._settled_now():
+            self._settled.clear()
+            await self._settled.wait()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -246,6 +287,7 @@ class StoreBridge:
         subscriptions, self._subscriptions = self._subscriptions, []
         for sub in subscriptions:
             sub.dispose()
+        await self._loader.aclose()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -267,10 +309,13 @@ class StoreBridge:
 
     def _on_events(self, events: list[Any]) -> None:
         run: list[object] = []
+        gates = self._gates.active  # empty unless a channel loads: one truth test per event
         for event in events:
             if type(event) is PublicationReceived:
                 channel = event.channel
                 epoch = self._epochs.get(channel, "")
+                if gates and channel in gates and self._gated(channel, event.publication, epoch):
+                    continue
                 run.append(publication_action(channel, event.publication, epoch))
                 if channel == CHANNEL_HEALTH:
                     # Health updates are samples (the dashboard plots every one): each ends
@@ -305,33 +350,49 @@ class StoreBridge:
             # Delivery goes on (as the manager does for a raising observer).
             _log.exception("error while delivering %s", type(item).__name__)
 
+    def _gated(self, channel: str, pub: Publication, epoch: str) -> bool:
+        """A publication of a channel that loads (held) or just loaded (dropped if the load
+        already has it). True if it must not be applied now."""
+        outcome = self._gates.offer(channel, pub, epoch)
+        if outcome == HOLD:
+            return True
+        if outcome == DROP:
+            self._guarded(self._dispatch, DuplicatesDropped(channel, 1))
+            return True
+        return False
+
     def _on_event(self, event: object) -> None:
         if isinstance(event, PublicationReceived):
             channel = event.channel
-            self._dispatch(
-                publication_action(channel, event.publication, self._epochs.get(channel, ""))
-            )
+            epoch = self._epochs.get(channel, "")
+            pub = event.publication
+            if not (channel in self._gates.active and self._gated(channel, pub, epoch)):
+                self._dispatch(publication_action(channel, pub, epoch))
         elif isinstance(event, Subscribed):
-            self._epochs[event.channel] = event.result.epoch
-            self.failed_channels.pop(event.channel, None)
+            channel = event.channel
+            self._epochs[channel] = event.result.epoch
+            self.failed_channels.pop(channel, None)
+            if channel not in self._loader.loaded and not self._gates.loading(channel):
+                self._loader.want(channel, "initial load")
+            elif self._gates.loading(channel):
+                self._gates.hold(channel, event.result.epoch)  # a new epoch drops the held
         elif isinstance(event, CONNECTION_ACTIONS):
             self._dispatch(event)
             if isinstance(event, ResyncRequired):
-                self._spawn(self._resync(event.channel, event.reason))
+                self._loader.want(event.channel, event.reason)
             elif isinstance(event, ConnectionLost) and self._policy == "revert":
                 self._dispatch(RevertPending(CONNECTION_LOST))
         elif isinstance(event, SubscriptionFailed):
             self.failed_channels[event.channel] = (event.code, event.reason)
+            self._gates.forget(event.channel)
+            self._check_settled()
 
-    async def _resync(self, channel: str, reason: str) -> None:
-        try:
-            actions = list(await self._reload(channel, reason))
-        except (ClientError, OSError, TypeError, ValueError) as exc:
-            self.reload_errors.append((channel, f"{type(exc).__name__}: {exc}"))
-            return
+    def _apply_load(self, channel: str, actions: list[object], dropped: int) -> None:
+        if dropped:
+            self._guarded(self._dispatch, DuplicatesDropped(channel, dropped))
         if actions:
             # one batch: all or nothing, one notification (as Store.dispatch_batch)
-            self._dispatch(Batch(tuple(actions)))
+            self._dispatch_run(actions)
 
     # -- commands ------------------------------------------------------------------------------
 
