@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -81,6 +81,8 @@ class ScriptedServer:
         self.connects = 0
         self.commands: list[Any] = []
         self.rpc_errors: dict[str, Error] = {}
+        #: method -> async handler(data) returning the result data (e.g. a scripted snapshot)
+        self.rpc_handlers: dict[str, Callable[[Any], Awaitable[Any]]] = {}
         self.pinging = True
         self.port = 0
         self._server: Server | None = None
@@ -209,6 +211,9 @@ class ScriptedServer:
             error = self.rpc_errors.get(req.method)
             if error is not None:
                 return [Reply(cmd.id, error)]
+            handler = self.rpc_handlers.get(req.method)
+            if handler is not None:
+                return [Reply(cmd.id, RPCResult(data=await handler(req.data)))]
             return [Reply(cmd.id, RPCResult(data={"method": req.method, "echo": req.data}))]
         if isinstance(req, RefreshRequest):
             return [Reply(cmd.id, RefreshResult(expires=self.ttl > 0, ttl=self.ttl))]
