@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -69,7 +70,9 @@ class ScriptedServer:
         tokens: dict[str, str] | None = None,
         ttl: int = 0,
         recoverable: bool = True,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        self.tls = tls
         self.ping = ping
         self.pong = pong
         #: token -> "ok" | "expired" | "invalid" | "unauthorized"; None accepts anything.
@@ -91,11 +94,14 @@ class ScriptedServer:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/connection/websocket"
+        scheme = "wss" if self.tls is not None else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}/connection/websocket"
 
     async def start(self) -> None:
         """Listen (again, on the same port after ``kill``)."""
-        self._server = await serve(self._handle, "127.0.0.1", self.port, compression=None)
+        self._server = await serve(
+            self._handle, "127.0.0.1", self.port, compression=None, ssl=self.tls
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def kill(self) -> None:
