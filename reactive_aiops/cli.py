@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     ),
     "replay": ("reactive_aiops.core.replay_cli", "replay a recorded JSON Lines action log"),
     "serve": ("reactive_aiops.server.cli", "run the Centrifuge-compatible event server"),
+    "token": ("reactive_aiops.server.token_cli",
+              "mint a connection token from $REACTIVE_AIOPS_TOKEN_SECRET"),
     "dashboard": ("reactive_aiops.ui.dashboard.cli", "run the Textual AIOps dashboard"),
 }
 

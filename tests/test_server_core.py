@@ -61,3 +61,24 @@ def test_publish_rejections(channel: str, event: Any, code: int) -> None:
     assert info.value.code == code
     assert core.broker.published == 0
     assert not core.state.anomalies  # nothing recorded either
+
+
+def test_snapshot_rpc_reads_entities_at_the_channels_positions() -> None:
+    from reactive_aiops.server.auth import Claims
+    from reactive_aiops.wire.messages import RPCResult
+
+    core = ServerCore(config(), clock=lambda: 5.0)
+    core.publish("detectors", detector_event("det-x", version=2))
+    core.publish("anomalies", anomaly_event("a1"))
+    core.publish("anomalies", anomaly_event("a2"))
+    replies: list[object] = []
+    reader = Claims(sub="u", exp=100.0, channels=("anomalies",))
+    core.rpc("aiops.snapshot", {}, reader, replies.append)
+    (reply,) = replies
+    assert isinstance(reply, RPCResult)
+    data = reply.data
+    assert sorted(a["id"] for a in data["anomalies"]) == ["a1", "a2"]
+    assert data["detectors"] == []  # not allowed: left out
+    assert data["health"] is None
+    assert data["positions"] == {"anomalies": {"offset": 2,
+                                               "epoch": core.broker.position("anomalies")[1]}}

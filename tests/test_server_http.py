@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from server_helpers import API_KEY, anomaly_event, config
 
 from reactive_aiops.server import http
 from reactive_aiops.server.core import ServerCore
+from reactive_aiops.server.engine import run_now
 
 
 def request(body: bytes, *, key: str | None = API_KEY, path: str = "/api/publish",
@@ -50,18 +52,36 @@ def test_parse_errors(raw: bytes, status: int) -> None:
     assert info.value.status == status
 
 
+def handle(raw: http.HttpRequest, core: ServerCore) -> tuple[int, dict[str, Any]]:
+    return run_now(http.handle(raw, core))  # the memory engine never suspends
+
+
 def test_handle() -> None:
     core = ServerCore(config())
     body = json.dumps({"channel": "anomalies", "data": anomaly_event()}).encode()
-    assert http.handle(request(body, key=None), core)[0] == 401
-    assert http.handle(request(body, key="nope"), core)[0] == 401
-    status, reply = http.handle(request(body), core)
+    assert handle(request(body, key=None), core)[0] == 401
+    assert handle(request(body, key="nope"), core)[0] == 401
+    status, reply = handle(request(body), core)
     assert status == 200
     assert reply == {"result": {"offset": 1, "epoch": core.broker.position("anomalies")[1]}}
-    assert http.handle(request(b"[]"), core)[0] == 400
-    assert http.handle(request(b"[" * 100_000), core)[0] == 400
+    assert handle(request(b"[]"), core)[0] == 400
+    assert handle(request(b"[" * 100_000), core)[0] == 400
     no_key_config = ServerCore(config(api_key=None))
-    assert http.handle(request(body), no_key_config)[0] == 401  # endpoint disabled
+    assert handle(request(body), no_key_config)[0] == 401  # endpoint disabled
+
+
+def test_idempotency_key_answers_the_first_result_and_publishes_nothing() -> None:
+    core = ServerCore(config())
+    event = anomaly_event()
+    first = json.dumps({"channel": "anomalies", "data": event, "idempotency_key": "k1"}).encode()
+    other = json.dumps({"channel": "anomalies", "data": event, "idempotency_key": "k2"}).encode()
+    assert handle(request(first), core) == handle(request(first), core)
+    assert core.broker.position("anomalies")[0] == 1
+    status, reply = handle(request(other), core)
+    assert (status, reply["result"]["offset"]) == (200, 2)
+    bad = json.dumps({"channel": "anomalies", "data": event, "idempotency_key": ""}).encode()
+    assert handle(request(bad), core)[0] == 400
+    assert core.broker.position("anomalies")[0] == 2
 
 
 def test_render() -> None:

@@ -318,7 +318,7 @@ def test_unknown_push_type_is_a_protocol_error_with_reason() -> None:
         ('{"id":1,"connect":{"pong":1}}', ProtocolError, "boolean"),
         ('{"id":1,"connect":{"client":5}}', ProtocolError, "string"),
         ('{"id":1,"subscribe":{"publications":"abc"}}', ProtocolError, "array"),
-        ('{"id":1,"subscribe":{"offset":-1}}', ProtocolError, "unsigned"),  # as Go's uint64
+        ('{"id":1,"subscribe":{"offset":-1}}', ProtocolError, "uint64"),  # as Go's uint64
         ('{"error":{"code":1}}', ProtocolError, "without an id"),
         ('{"push":[]}', ProtocolError, "push"),
         ('{"push":{"channel":1,"pub":{}}}', ProtocolError, "channel"),

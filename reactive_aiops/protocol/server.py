@@ -31,6 +31,7 @@ import attrs
 from reactive_aiops.wire.codec import decode_commands, encode_replies, encode_reply
 from reactive_aiops.wire.codes import ERROR_MESSAGES, DisconnectCode, ErrorCode, UnsubscribeCode
 from reactive_aiops.wire.errors import ProtocolError
+from reactive_aiops.wire.integers import find_unsafe_integer
 from reactive_aiops.wire.messages import (
     ClientMessage,
     Command,
@@ -94,8 +95,21 @@ class AuthFailure(enum.Enum):
     INVALID = "invalid"
 
 
+#: What ``Hub.subscribe`` reports: ``(epoch, offset, recovered, publications)``, or an error.
+SubscribeOutcome = tuple[str, int, bool, Sequence[PublicationLike]]
+#: What ``Hub.history`` reports: ``(epoch, top offset, retained publications)``, or an error.
+HistoryOutcome = tuple[str, int, Sequence[PublicationLike]]
+
+
 class Hub(Protocol):
-    """The server-wide parts a connection calls synchronously (no I/O)."""
+    """The server-wide parts a connection calls (no I/O in the connection itself).
+
+    ``subscribe``, ``history`` and ``rpc`` report through a ``done`` callback: an in-process
+    engine calls it before returning, a networked one (Redis) later, from the event loop. A
+    subscriber is registered for live publications *before* ``subscribe`` reads the stream's
+    position, and the connection buffers what arrives until ``done``: nothing published in
+    between is lost, and what the read already returned is dropped by offset.
+    """
 
     def authenticate(self, token: str, now: float) -> Principal | AuthFailure:
         """Verify a connection token at ``now``."""
@@ -104,18 +118,23 @@ class Hub(Protocol):
     def channel_exists(self, channel: str) -> bool: ...
 
     def subscribe(
-        self, channel: str, subscriber: ServerConnection, recover: bool, offset: int, epoch: str
-    ) -> tuple[str, int, bool, Sequence[PublicationLike]]:
-        """Register ``subscriber``; return ``(epoch, offset, recovered, publications)``."""
+        self, channel: str, subscriber: ServerConnection, recover: bool, offset: int, epoch: str,
+        done: Callable[[SubscribeOutcome | Error], None],
+    ) -> None:
+        """Register ``subscriber``, then report ``(epoch, offset, recovered, publications)``.
+
+        On an error the hub has already unregistered ``subscriber``.
+        """
         ...
 
     def unsubscribe(self, channel: str, subscriber: ServerConnection) -> None: ...
 
-    def history(self, channel: str) -> tuple[str, int, Sequence[PublicationLike]]:
-        """Return ``(epoch, top offset, retained publications)``."""
+    def history(self, channel: str, done: Callable[[HistoryOutcome | Error], None]) -> None:
+        """Report ``(epoch, top offset, retained publications)``."""
         ...
 
-    def rpc(self, method: str, data: Any, principal: Principal) -> RPCResult | Error: ...
+    def rpc(self, method: str, data: Any, principal: Principal,
+            done: Callable[[RPCResult | Error], None]) -> None: ...
 
 
 @attrs.frozen
@@ -210,6 +229,8 @@ class ServerConnection:
         self.close_reason = ""
         #: channel -> (epoch, last offset sent)
         self.positions: dict[str, tuple[str, int]] = {}
+        #: channel -> publications received while the hub reads its position (subscribe pending)
+        self._pending: dict[str, list[tuple[PublicationLike, str]]] = {}
         self._out: list[str] = []
         self._opened_at = now
         self._bucket = TokenBucket(limits.rate_per_second, limits.rate_burst, now)
@@ -286,9 +307,10 @@ class ServerConnection:
         self._release()
 
     def _release(self) -> None:
-        for channel in tuple(self.positions):
+        for channel in (*self.positions, *self._pending):
             self.hub.unsubscribe(channel, self)
         self.positions.clear()
+        self._pending.clear()
 
     def receive_binary(self, data: bytes, now: float) -> None:
         """Binary frames have no place in the JSON protocol: close 3501."""
@@ -353,6 +375,9 @@ class ServerConnection:
         channel = publication.channel
         position = self.positions.get(channel)
         if position is None:
+            pending = self._pending.get(channel)
+            if pending is not None:
+                pending.append((publication, epoch))
             return
         known_epoch, last = position
         if epoch == known_epoch and publication.offset <= last:
@@ -431,13 +456,20 @@ class ServerConnection:
         elif isinstance(request, SubscribeRequest):
             self._subscribe(message.id, request)
         elif isinstance(request, UnsubscribeRequest):
-            if request.channel in self.positions:
+            if request.channel in self.positions or request.channel in self._pending:
                 self.hub.unsubscribe(request.channel, self)
-                del self.positions[request.channel]
+                self.positions.pop(request.channel, None)
+                self._pending.pop(request.channel, None)
             self._reply(message.id, UnsubscribeResult())
         elif isinstance(request, RPCRequest):
             assert self.principal is not None
-            self._reply(message.id, self.hub.rpc(request.method, request.data, self.principal))
+            if find_unsafe_integer(request.data) is not None:
+                # An integer JavaScript cannot hold exactly: the command could not mean it.
+                self.close(DisconnectCode.BAD_REQUEST, "bad request: unsafe integer")
+                return
+            command_id = message.id
+            self.hub.rpc(request.method, request.data, self.principal,
+                         lambda result: self._reply(command_id, result))
         elif isinstance(request, RefreshRequest):
             self._refresh(message.id, request, now)
         elif isinstance(request, HistoryRequest):
@@ -521,18 +553,35 @@ class ServerConnection:
         if not channel:
             self.close(DisconnectCode.BAD_REQUEST, "bad request: empty channel")
             return
-        if channel in self.positions:
+        if channel in self.positions or channel in self._pending:
             self._reply(command_id, _error(ErrorCode.ALREADY_SUBSCRIBED))
             return
         problem = self._check_channel(channel)
-        if problem is None and len(self.positions) >= self.limits.max_channels:
+        if problem is None and len(self.positions) + len(self._pending) >= self.limits.max_channels:
             problem = _error(ErrorCode.LIMIT_EXCEEDED)
         if problem is not None:
             self._reply(command_id, problem)
             return
-        epoch, offset, recovered, pubs = self.hub.subscribe(
-            channel, self, request.recover, request.offset, request.epoch
-        )
+        self._pending[channel] = []
+
+        def done(outcome: SubscribeOutcome | Error) -> None:
+            self._subscribed(command_id, request, outcome)
+
+        self.hub.subscribe(channel, self, request.recover, request.offset, request.epoch, done)
+
+    def _subscribed(self, command_id: int, request: SubscribeRequest,
+                    outcome: SubscribeOutcome | Error) -> None:
+        channel = request.channel
+        buffered = self._pending.pop(channel, None)
+        if buffered is None or self.state is not State.CONNECTED:
+            # Unsubscribed or closed while the hub was reading: nothing to answer.
+            if not isinstance(outcome, Error):
+                self.hub.unsubscribe(channel, self)
+            return
+        if isinstance(outcome, Error):
+            self._reply(command_id, outcome)
+            return
+        epoch, offset, recovered, pubs = outcome
         if request.recover and not recovered and request.flag & FLAG_REJECT_UNRECOVERED:
             self.hub.unsubscribe(channel, self)
             self._reply(command_id, _error(ErrorCode.UNRECOVERABLE_POSITION))
@@ -551,13 +600,28 @@ class ServerConnection:
                 publications=tuple(Publication(data=p.data, offset=p.offset) for p in pubs),
             ),
         )
+        # Live publications that arrived during the read: the ones the read already covered
+        # are dropped as duplicates by offset, the rest follow in order (a gap resubscribes).
+        for publication, pub_epoch in buffered:
+            self.deliver(publication, pub_epoch)
 
     def _history(self, command_id: int, request: HistoryRequest) -> None:
         problem = self._check_channel(request.channel)
         if problem is not None:
             self._reply(command_id, problem)
             return
-        epoch, top, retained = self.hub.history(request.channel)
+
+        def done(outcome: HistoryOutcome | Error) -> None:
+            if isinstance(outcome, Error):
+                self._reply(command_id, outcome)
+            else:
+                self._history_reply(command_id, request, outcome)
+
+        self.hub.history(request.channel, done)
+
+    def _history_reply(self, command_id: int, request: HistoryRequest,
+                       outcome: HistoryOutcome) -> None:
+        epoch, top, retained = outcome
         pubs = list(retained)
         if request.since is not None:
             if request.since.epoch and request.since.epoch != epoch:

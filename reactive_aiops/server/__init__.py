@@ -4,11 +4,13 @@ Embed it (tests, the demo)::
 
     from reactive_aiops.server import ServerConfig, serve_embedded, mint_token
 
-    async with serve_embedded(ServerConfig(port=0)) as server:
+    async with serve_embedded(ServerConfig(port=0)) as server:   # a random token secret
         server.url, server.port, server.publish("anomalies", envelope)
+        token = server.mint_token("alice", roles=("operator",))
         await server.restart(keep_history=False)
 
-or run ``reactive-aiops serve``. See docs/server.md.
+or run ``reactive-aiops serve`` (``REACTIVE_AIOPS_TOKEN_SECRET`` from the environment, or
+``--dev``). See docs/server.md.
 """
 
 from reactive_aiops.server.app import EventServer, ServerStats, serve_embedded

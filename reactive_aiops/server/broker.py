@@ -17,7 +17,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import attrs
@@ -61,6 +61,26 @@ class SubscribeResult:
     recovered: bool
     was_recovering: bool
     publications: tuple[Publication, ...] = ()
+
+
+def recover_position(stream_epoch: str, top: int, retained: Iterable[Publication], *,
+                     recover: bool, offset: int, epoch: str) -> SubscribeResult:
+    """Where a subscriber starts, given the stream's epoch, top and retained history.
+
+    Recovered iff the epoch matches (an empty requested epoch is not checked) and the history
+    holds every publication after ``offset``, or ``offset`` is the top. Shared by both engines.
+    """
+    if not recover:
+        return SubscribeResult(stream_epoch, top, False, False)
+    epoch_ok = epoch == "" or epoch == stream_epoch
+    missed = [p for p in retained if p.offset > offset]
+    if missed:
+        recovered = epoch_ok and missed[0].offset == offset + 1
+    else:
+        recovered = epoch_ok and offset == top
+    if not recovered:
+        return SubscribeResult(stream_epoch, top, False, True)
+    return SubscribeResult(stream_epoch, offset, True, True, tuple(missed))
 
 
 class _Stream:
@@ -169,17 +189,8 @@ class Broker:
         """Register ``subscriber`` and, if ``recover``, return what it missed since ``offset``."""
         stream = self._stream(channel, self._clock())
         stream.subscribers[id(subscriber)] = subscriber
-        if not recover:
-            return SubscribeResult(stream.epoch, stream.top, False, False)
-        epoch_ok = epoch == "" or epoch == stream.epoch
-        missed = [p for p in stream.history if p.offset > offset]
-        if missed:
-            recovered = epoch_ok and missed[0].offset == offset + 1
-        else:
-            recovered = epoch_ok and offset == stream.top
-        if not recovered:
-            return SubscribeResult(stream.epoch, stream.top, False, True)
-        return SubscribeResult(stream.epoch, offset, True, True, tuple(missed))
+        return recover_position(stream.epoch, stream.top, stream.history, recover=recover,
+                                offset=offset, epoch=epoch)
 
     def unsubscribe(self, channel: str, subscriber: Subscriber) -> None:
         """Stop delivering ``channel`` to ``subscriber`` (no-op if it was not subscribed).

@@ -6,6 +6,8 @@ Build it with keyword arguments or from the command line (``reactive_aiops.serve
 
 from __future__ import annotations
 
+import secrets
+
 import attrs
 
 
@@ -43,7 +45,11 @@ class SimulationConfig:
 class ServerConfig:
     """Everything the event server needs; defaults are safe for loopback development.
 
-    ``token_secret`` signs and verifies HS256 connection JWTs; ``api_key`` guards
+    ``token_secret`` signs and verifies HS256 connection JWTs. There is no built-in one: left out,
+    each config gets a random secret of its own (an embedded server; mint its tokens with
+    ``EventServer.mint_token``), so nobody can sign tokens by reading the source. Servers that
+    share tokens with other processes pass theirs (``serve`` reads it from the environment).
+    ``api_key`` guards
     ``POST /api/publish`` (``None`` disables the endpoint). ``allowed_origins`` is the Origin
     allowlist; ``None`` admits any Origin, and requests with no Origin header (non-browser clients)
     are admitted only when ``allow_missing_origin`` is true.
@@ -52,7 +58,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     path: str = "/connection/websocket"
-    token_secret: str = attrs.field(default="dev-secret-change-me-0123456789abcdef", repr=False)
+    token_secret: str = attrs.field(factory=lambda: secrets.token_hex(32), repr=False)
 
     @token_secret.validator
     def _check_secret(self, attribute: attrs.Attribute[str], value: str) -> None:
@@ -86,3 +92,18 @@ class ServerConfig:
     command_memory: int = 10_000
     operator_role: str = "operator"
     simulation: SimulationConfig = SimulationConfig()
+    #: join the cluster that shares this Redis (``redis://HOST:PORT/DB`` or ``rediss://``);
+    #: None runs the in-process memory engine. Credentials never go in the URL: see below.
+    redis_url: str | None = None
+    redis_username: str | None = None
+    redis_password: str | None = attrs.field(default=None, repr=False)
+    #: CA certificate (PEM) that signed a ``rediss://`` server's certificate, for private CAs;
+    #: None verifies against the system's CAs
+    redis_ca_file: str | None = None
+    #: PEM certificate chain and private key: both set, the port serves wss:// and https://
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")

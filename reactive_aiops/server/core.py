@@ -1,4 +1,4 @@
-"""The server's pure core: broker, AIOps state, commands and the publish API, with no I/O.
+"""The server's core: validation, commands and the publish API in front of an engine.
 
 ``ServerCore`` is the ``Hub`` every ``ServerConnection`` talks to, and what ``publish`` (Python)
 and ``POST /api/publish`` (HTTP) go through. Keeping it free of asyncio lets tests drive a whole
@@ -7,19 +7,36 @@ server with strings and a manual clock.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
+import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any, cast
 
-from reactive_aiops.protocol.server import AuthFailure, ConnectionLimits, Principal
+from reactive_aiops.protocol.server import (
+    AuthFailure,
+    ConnectionLimits,
+    HistoryOutcome,
+    Principal,
+    SubscribeOutcome,
+)
 from reactive_aiops.server.auth import Claims, TokenError, TokenExpired, verify_token
 from reactive_aiops.server.broker import Broker, Clock, Publication
-from reactive_aiops.server.commands import CommandService, Confirm
+from reactive_aiops.server.commands import (
+    CommandService,
+    Confirm,
+    Outcome,
+    ParsedCommand,
+    Reject,
+    parse_command,
+)
 from reactive_aiops.server.config import ServerConfig
-from reactive_aiops.server.state import AiopsState, AnomalyRecord, DetectorRecord
-from reactive_aiops.wire.codes import ERROR_MESSAGES
+from reactive_aiops.server.engine import Engine, EngineUnavailable, PublishResult, Record
+from reactive_aiops.server.memory import MemoryEngine
+from reactive_aiops.server.state import AiopsState, record_from
+from reactive_aiops.wire.codes import ERROR_MESSAGES, TEMPORARY_ERRORS, ErrorCode
 from reactive_aiops.wire.events import (
     ANOMALY_UPSERTED,
     CHANNEL_ANOMALIES,
@@ -34,6 +51,7 @@ from reactive_aiops.wire.events import (
     detector_channel,
     encode_event,
 )
+from reactive_aiops.wire.integers import MAX_SAFE_INTEGER, find_unsafe_integer
 from reactive_aiops.wire.messages import Error, RPCResult
 
 _DETECTOR_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
@@ -106,6 +124,12 @@ _CHECKS = {event_type: _field_checks(event_type) for event_type in _PAYLOAD_FIEL
 
 
 def _check_payload(event_type: str, data: dict[str, Any]) -> None:
+    try:
+        unsafe = find_unsafe_integer(data)
+    except ValueError:
+        raise PublishError(400, "payload nested too deep") from None
+    if unsafe is not None:
+        raise PublishError(400, f"payload integers must be within ±{MAX_SAFE_INTEGER}")
     for name, kinds, optional, allowed in _CHECKS[event_type]:
         value = data.get(name, _MISSING)
         if value is _MISSING:
@@ -122,20 +146,55 @@ def _check_payload(event_type: str, data: dict[str, Any]) -> None:
             raise PublishError(400, f"payload field {name!r} must be one of {sorted(allowed)}")
 
 
+SNAPSHOT_METHOD = "aiops.snapshot"
+
+
+def _outcome_reply(outcome: Outcome) -> RPCResult | Error:
+    if isinstance(outcome, Confirm):
+        return RPCResult(data=outcome.data)
+    return Error(int(outcome.code), outcome.message, outcome.code in TEMPORARY_ERRORS)
+
+
 class ServerCore:
-    """Broker + state + commands + token verification; implements ``protocol.server.Hub``."""
+    """Engine + commands + token verification; implements ``protocol.server.Hub``.
+
+    The engine (``MemoryEngine`` by default, or ``RedisEngine``) holds channels and state; this
+    class validates and routes. With the memory engine everything completes synchronously, so
+    ``publish`` (sync) works; any engine supports ``await apublish(...)``.
+    """
 
     def __init__(self, config: ServerConfig, *, clock: Clock = time.time,
-                 broker: Broker | None = None, state: AiopsState | None = None) -> None:
+                 broker: Broker | None = None, state: AiopsState | None = None,
+                 engine: Engine | None = None) -> None:
         self.config = config
         self.clock = clock
-        self.broker = broker or Broker(
-            history_size=config.history_size, history_ttl=config.history_ttl,
-            stream_ttl=config.stream_ttl, clock=clock)
-        self.state = state or AiopsState(self.broker, clock=clock)
-        self.commands = CommandService(self.state, operator_role=config.operator_role,
-                                       memory=config.command_memory)
+        self.engine: Engine = engine or MemoryEngine(config, clock=clock, broker=broker,
+                                                     state=state)
         self.limits = limits_from(config)
+        prefix = secrets.token_hex(3)
+        counter = itertools.count(1)
+        self._event_ids = lambda: f"ev-{prefix}-{next(counter)}"
+
+    def _memory(self) -> MemoryEngine:
+        if not isinstance(self.engine, MemoryEngine):
+            raise RuntimeError(f"the {self.engine.name} engine has no in-process broker or "
+                               "state; use the async API")
+        return self.engine
+
+    @property
+    def broker(self) -> Broker:
+        """The in-process broker (memory engine only)."""
+        return self._memory().broker
+
+    @property
+    def state(self) -> AiopsState:
+        """The in-process AIOps state (memory engine only)."""
+        return self._memory().aiops
+
+    @property
+    def commands(self) -> CommandService:
+        """The in-process command service (memory engine only)."""
+        return self._memory().commands
 
     # -- Hub ---------------------------------------------------------------------------------
 
@@ -155,42 +214,52 @@ class ServerCore:
         prefix, _, detector_id = channel.partition(":")
         return prefix == CHANNEL_DETECTORS and bool(_DETECTOR_ID.match(detector_id))
 
-    def subscribe(self, channel: str, subscriber: Any, recover: bool, offset: int,
-                  epoch: str) -> tuple[str, int, bool, Sequence[Publication]]:
-        """Register with the broker and recover in the same step."""
-        result = self.broker.subscribe(channel, subscriber, recover=recover, offset=offset,
-                                       epoch=epoch)
-        return result.epoch, result.offset, result.recovered, result.publications
+    def subscribe(self, channel: str, subscriber: Any, recover: bool, offset: int, epoch: str,
+                  done: Callable[[SubscribeOutcome | Error], None]) -> None:
+        """Register with the engine, then report the position (and what was missed)."""
+        self.engine.subscribe(channel, subscriber, recover, offset, epoch, done)
 
     def unsubscribe(self, channel: str, subscriber: Any) -> None:
         """Stop delivering ``channel`` to ``subscriber``."""
-        self.broker.unsubscribe(channel, subscriber)
+        self.engine.unsubscribe(channel, subscriber)
 
-    def history(self, channel: str) -> tuple[str, int, Sequence[Publication]]:
-        """``(epoch, top, retained publications)`` of ``channel``."""
-        found = self.broker.peek(channel)
-        if found is None:
-            return "", 0, ()  # no stream yet: reading must not create one
-        top, epoch, retained = found
-        return epoch, top, retained
+    def history(self, channel: str, done: Callable[[HistoryOutcome | Error], None]) -> None:
+        """Report ``(epoch, top, retained publications)`` of ``channel``."""
+        self.engine.history(channel, done)
 
-    def rpc(self, method: str, data: Any, principal: Principal) -> RPCResult | Error:
-        """Run a command; a rejection becomes an error reply with the command's code."""
+    def rpc(self, method: str, data: Any, principal: Principal,
+            done: Callable[[RPCResult | Error], None]) -> None:
+        """Run a command (or the snapshot read); a rejection becomes an error reply."""
         if not isinstance(principal, Claims):
-            return Error(100, ERROR_MESSAGES[100], True)
-        outcome = self.commands.handle(method, data, principal)
-        if isinstance(outcome, Confirm):
-            return RPCResult(data=outcome.data)
-        return Error(int(outcome.code), outcome.message)
+            done(Error(100, ERROR_MESSAGES[100], True))
+            return
+        if method == SNAPSHOT_METHOD:
+            self.engine.submit(self._snapshot(principal), done)
+            return
+        parsed = parse_command(method, data, principal, self.config.operator_role)
+        if isinstance(parsed, Reject):
+            done(_outcome_reply(parsed))
+            return
+        self.engine.submit(self._command(parsed), done)
+
+    async def _snapshot(self, principal: Claims) -> RPCResult | Error:
+        try:
+            return RPCResult(data=await self.engine.snapshot(principal.allows_channel))
+        except EngineUnavailable:
+            return Error(int(ErrorCode.INTERNAL), "engine unavailable", True)
+
+    async def _command(self, command: ParsedCommand) -> RPCResult | Error:
+        try:
+            return _outcome_reply(await self.engine.command(command, self._event_ids))
+        except EngineUnavailable:
+            return Error(int(ErrorCode.INTERNAL), "engine unavailable, retry", True)
 
     # -- publish API -------------------------------------------------------------------------
 
-    def publish(self, channel: str, event: EventEnvelope | object) -> Publication:
-        """Validate an event envelope for ``channel`` and publish it; ``ts`` is set to now.
-
-        Detectors and anomalies are also recorded in the server state, so operators' commands
-        work on what detection services publish. Raises ``PublishError`` (code 400/404).
-        """
+    def validate(self, channel: str, event: EventEnvelope | object) -> tuple[
+            dict[str, Any], Record | None]:
+        """Check an event envelope for ``channel``: the publication data (``ts`` set to now)
+        and the entity it records, if any. Raises ``PublishError`` (code 400/404)."""
         if not isinstance(channel, str) or not self.channel_exists(channel):
             raise PublishError(404, "unknown channel")
         try:
@@ -206,19 +275,36 @@ class ServerCore:
         expected = {DETECTOR_UPSERTED: CHANNEL_DETECTORS, ANOMALY_UPSERTED: CHANNEL_ANOMALIES,
                     HEALTH_UPDATED: CHANNEL_HEALTH}[envelope.type]
         data = envelope.data
+        record: Record | None
         if envelope.type == DETECTOR_UPSERTED:
             if channel not in (expected, detector_channel(data["id"])):
                 raise PublishError(400, f"{envelope.type} belongs on {expected} or its own channel")
-            self.state.detectors[data["id"]] = DetectorRecord(
-                id=data["id"], name=data["name"], metric=data["metric"], status=data["status"],
-                updated_at=float(data["updated_at"]), version=data.get("version", 0))
+            record = ("detector", data)
         elif channel != expected:
             raise PublishError(400, f"{envelope.type} belongs on {expected}")
-        elif envelope.type == ANOMALY_UPSERTED:
-            self.state.anomalies[data["id"]] = AnomalyRecord(
-                id=data["id"], detector_id=data["detector_id"], metric=data["metric"],
-                severity=data["severity"], score=float(data["score"]), value=float(data["value"]),
-                started_at=float(data["started_at"]), state=data.get("state", "open"),
-                version=data.get("version", 0), updated_at=float(data.get("updated_at", 0.0)),
-                resolved_at=data.get("resolved_at"), acknowledged_by=data.get("acknowledged_by"))
-        return self.broker.publish(channel, encode_event(envelope, ts=self.clock()))
+        else:
+            record = ("anomaly", data) if envelope.type == ANOMALY_UPSERTED else ("health", data)
+        if record is not None:
+            # the stored state is the full contract record, defaults filled in
+            record = (record[0], record_from(*record).payload())
+        return encode_event(envelope, ts=self.clock()), record
+
+    def publish(self, channel: str, event: EventEnvelope | object) -> Publication:
+        """Validate an event envelope for ``channel`` and publish it now (memory engine).
+
+        Detectors, anomalies and health are also recorded as the current state, so operators'
+        commands and snapshots see what detection services publish. Raises ``PublishError``.
+        """
+        data, record = self.validate(channel, event)
+        pub, _result = self._memory().publish_now(channel, data, record=record)
+        assert pub is not None
+        return pub
+
+    async def apublish(self, channel: str, event: EventEnvelope | object, *,
+                       idempotency_key: str | None = None) -> PublishResult:
+        """Validate and publish on any engine; a repeated ``idempotency_key`` (per channel,
+        remembered at least 5 minutes, on every node) returns the first result and publishes
+        nothing. Raises ``PublishError`` or ``EngineUnavailable``."""
+        data, record = self.validate(channel, event)
+        return await self.engine.publish(channel, data, record=record,
+                                         idempotency_key=idempotency_key)

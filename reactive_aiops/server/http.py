@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from http import HTTPStatus
 from typing import Any
 
 import attrs
 
 from reactive_aiops.server.core import PublishError, ServerCore
+from reactive_aiops.server.engine import EngineUnavailable
 
 PUBLISH_PATH = "/api/publish"
+_KEY_RE = re.compile(r"^[\x21-\x7e]{1,256}$")
 _MAX_HEADER = 16 * 1024
 #: Methods that mark a connection as plain HTTP rather than a WebSocket handshake (always GET).
 HTTP_METHODS = (b"POST ", b"PUT ", b"DELETE ", b"PATCH ", b"HEAD ", b"OPTIONS ")
@@ -100,8 +103,13 @@ def _api_key(headers: dict[str, str]) -> str | None:
     return headers.get("x-api-key")
 
 
-def handle(request: HttpRequest, core: ServerCore) -> tuple[int, dict[str, Any]]:
-    """Serve one request; returns ``(status, JSON body)``. Never raises."""
+async def handle(request: HttpRequest, core: ServerCore) -> tuple[int, dict[str, Any]]:
+    """Serve one request; returns ``(status, JSON body)``. Never raises.
+
+    ``idempotency_key`` (optional string in the body, as in Centrifugo's server API): a retry
+    with the same key on the same channel, on any node, within 5 minutes answers the first
+    publish's position and publishes nothing. 503 means the engine is unreachable: retry.
+    """
     if request.path.split("?")[0] != PUBLISH_PATH:
         return 404, {"error": {"code": 404, "message": "not found"}}
     if request.method != "POST":
@@ -117,12 +125,23 @@ def handle(request: HttpRequest, core: ServerCore) -> tuple[int, dict[str, Any]]
         return 400, {"error": {"code": 400, "message": "body must be JSON"}}
     if not isinstance(body, dict) or not isinstance(body.get("channel"), str):
         return 400, {"error": {"code": 400, "message": "body must be {channel, data}"}}
+    key = body.get("idempotency_key")
+    if key is not None and (not isinstance(key, str) or not _KEY_RE.match(key)):
+        return 400, {"error": {"code": 400,
+                               "message": "idempotency_key must be 1-256 printable ASCII"}}
     try:
-        pub = core.publish(body["channel"], body.get("data"))
+        result = await core.apublish(body["channel"], body.get("data"), idempotency_key=key)
     except PublishError as exc:
         return exc.code, {"error": {"code": exc.code, "message": exc.reason}}
-    _top, epoch = core.broker.position(pub.channel)
-    return 200, {"result": {"offset": pub.offset, "epoch": epoch}}
+    except EngineUnavailable:
+        return 503, {"error": {"code": 503, "message": "engine unavailable, retry"}}
+    return 200, {"result": {"offset": result.offset, "epoch": result.epoch}}
+
+
+def error_body(status: int, message: str) -> bytes:
+    """The JSON body of an error response."""
+    return json.dumps({"error": {"code": status, "message": message}},
+                      separators=(",", ":")).encode()
 
 
 def render(status: int, payload: dict[str, Any]) -> bytes:

@@ -108,3 +108,14 @@ class Flusher:
         dirty, self._dirty = self._dirty, {}
         for pump in dirty.values():
             pump.flush()
+
+
+def abort_if_open(ws: ServerConnection) -> None:
+    """Drop ``ws``'s TCP connection now unless it is already closed.
+
+    Called ``close_timeout`` after the server decided to close: a peer that reads nothing never
+    lets the close frame out of the send buffer, so neither the drain nor the closing handshake
+    would ever finish, and the socket, its buffers and its handler would stay forever.
+    """
+    if ws.protocol.state is not WsState.CLOSED:
+        ws.transport.abort()

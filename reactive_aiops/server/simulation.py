@@ -77,8 +77,12 @@ class Pacer:
 class Simulator:
     """Drives ``config.detectors`` synthetic series through detectors into ``state``."""
 
-    def __init__(self, state: AiopsState, config: SimulationConfig) -> None:
+    def __init__(self, state: AiopsState, config: SimulationConfig, *,
+                 id_prefix: str = "") -> None:
         self.state = state
+        #: put in every anomaly id, so that a source taking over from another (a new fencing
+        #: token) never reuses an id the previous one gave out
+        self.id_prefix = id_prefix
         self.config = config
         self.rng = random.Random(config.seed)
         self.samples = 0
@@ -114,6 +118,17 @@ class Simulator:
                     id=detector_id, name=f"{metric} robust z-score", metric=metric,
                     status="training", updated_at=now))
 
+    def adopt_open_anomalies(self) -> None:
+        """Continue the episodes a previous source left open in ``state`` (after a takeover):
+        each detector's newest unresolved anomaly is the one its next samples update."""
+        newest: dict[str, AnomalyRecord] = {}
+        for anomaly in self.state.anomalies.values():
+            if anomaly.state != "resolved" and anomaly.detector_id in self._ids:
+                seen = newest.get(anomaly.detector_id)
+                if seen is None or anomaly.started_at >= seen.started_at:
+                    newest[anomaly.detector_id] = anomaly
+        self._open = {detector_id: a.id for detector_id, a in newest.items()}
+
     def inject(self, detector_id: str, *, samples: int, magnitude: float = 12.0) -> None:
         """Start an incident on ``detector_id``'s series from its next sample."""
         self._series[self._ids.index(detector_id)].incident = Incident(magnitude, samples)
@@ -139,7 +154,7 @@ class Simulator:
             self.state.upsert_detector(attrs.evolve(record, status="active", updated_at=now))
         if step.opened:
             self._anomaly_count += 1
-            anomaly_id = f"{detector_id}-a{self._anomaly_count}"
+            anomaly_id = f"{detector_id}-{self.id_prefix}a{self._anomaly_count}"
             self._open[detector_id] = anomaly_id
             self.state.upsert_anomaly(AnomalyRecord(
                 id=anomaly_id, detector_id=detector_id, metric=record.metric,
@@ -150,12 +165,15 @@ class Simulator:
         if open_id is None:
             return
         anomaly = self.state.anomalies.get(open_id)
+        # An episode adopted from a previous source ends once this detector, warmed up, does
+        # not see it (its own detector never opened it).
+        closed = step.closed or (step.warmed_up and not self._detectors[index].anomalous)
         if anomaly is None or anomaly.state == "resolved":
             # An operator resolved it; the episode still has to close before a new one opens.
-            if step.closed:
+            if closed:
                 del self._open[detector_id]
             return
-        if step.closed:
+        if closed:
             del self._open[detector_id]
             self.state.upsert_anomaly(attrs.evolve(
                 anomaly, state="resolved", resolved_at=now, updated_at=now))
@@ -172,7 +190,7 @@ class Simulator:
 
     def tick(self, now: float) -> bool:
         """Publish health if ``health_interval`` has passed since the last; True if it did."""
-        published = self.state.broker.published
+        published = self.state.published
         if self._last_health_at is None:
             self._last_health_at, self._last_health_count = now, published
             self.state.update_health(self.state.compute_health(0.0))

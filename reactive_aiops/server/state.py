@@ -91,6 +91,25 @@ class HealthRecord:
         return attrs.asdict(self)
 
 
+def record_from(kind: str, data: dict[str, Any]) -> DetectorRecord | AnomalyRecord | HealthRecord:
+    """The full record of a validated contract payload (absent fields take their defaults)."""
+    if kind == "detector":
+        return DetectorRecord(
+            id=data["id"], name=data["name"], metric=data["metric"], status=data["status"],
+            updated_at=float(data["updated_at"]), version=data.get("version", 0))
+    if kind == "anomaly":
+        return AnomalyRecord(
+            id=data["id"], detector_id=data["detector_id"], metric=data["metric"],
+            severity=data["severity"], score=float(data["score"]), value=float(data["value"]),
+            started_at=float(data["started_at"]), state=data.get("state", "open"),
+            version=data.get("version", 0), updated_at=float(data.get("updated_at", 0.0)),
+            resolved_at=data.get("resolved_at"), acknowledged_by=data.get("acknowledged_by"))
+    return HealthRecord(
+        status=data["status"], events_per_second=float(data["events_per_second"]),
+        open_anomalies=data["open_anomalies"], detectors_active=data["detectors_active"],
+        detectors_error=data["detectors_error"], updated_at=float(data["updated_at"]))
+
+
 class AiopsState:
     """Current detectors and anomalies; every change is versioned and published."""
 
@@ -111,6 +130,11 @@ class AiopsState:
         self.detectors: dict[str, DetectorRecord] = {}
         self.anomalies: dict[str, AnomalyRecord] = {}
         self.health: HealthRecord | None = None
+
+    @property
+    def published(self) -> int:
+        """Publications made so far (the simulated source's health rate reads it)."""
+        return self.broker.published
 
     def _publish(self, channels: tuple[str, ...], event_type: str, payload: dict[str, Any],
                  command_id: str | None) -> None:

@@ -90,28 +90,14 @@ def _make_converter() -> cattrs.Converter:
 
     def attrs_factory(cls: type[_T]) -> Callable[[object, object], _T]:
         inner = make_dict_structure_fn(cls, conv)
-        # Stream offsets are unsigned 64-bit (int fields in general are int64 or uint64: a
-        # history ``limit`` of -1 is valid), so an offset gets its own lower bound.
-        if "offset" not in attrs.fields_dict(cls):  # type: ignore[arg-type]
 
-            def structure(value: object, _: object) -> _T:
-                # cattrs would accept any container supporting ``in``; the schema says object.
-                if type(value) is not dict:
-                    raise TypeError(f"{cls.__name__} must be a JSON object")
-                return inner(value, cls)
-
-            return structure
-
-        def structure_positioned(value: object, _: object) -> _T:
+        def structure(value: object, _: object) -> _T:
+            # cattrs would accept any container supporting ``in``; the schema says object.
             if type(value) is not dict:
                 raise TypeError(f"{cls.__name__} must be a JSON object")
-            result = inner(value, cls)
-            if result.offset < 0:  # type: ignore[attr-defined]
-                offset = value["offset"]
-                raise ValueError(f"offset must be an unsigned 64-bit integer, got {offset}")
-            return result
+            return inner(value, cls)
 
-        return structure_positioned
+        return structure
 
     def tuple_factory(tp: Any) -> Callable[[object, object], tuple[Any, ...]]:
         (item,) = get_args(tp)[:1]

@@ -25,6 +25,18 @@ import attrs
 JSONValue: TypeAlias = Any
 
 MAX_ID = 2**32 - 1
+#: Stream offsets are unsigned 64-bit integers, as in Centrifuge's protocol.
+MAX_OFFSET = 2**64 - 1
+
+
+def _check_offset(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    # A negative offset would recover "everything after -1"; the Go server's uint64 refuses it.
+    if not 0 <= value <= MAX_OFFSET:
+        raise ValueError(f"{attribute.name} must be a uint64, got {value}")
+
+
+def _offset() -> Any:
+    return attrs.field(default=0, validator=_check_offset)
 
 
 # -- shared parts -----------------------------------------------------------------------------
@@ -46,7 +58,7 @@ class Publication:
 
     data: JSONValue = None
     info: ClientInfo | None = None
-    offset: int = 0
+    offset: int = _offset()
     tags: dict[str, str] = attrs.field(factory=dict)
 
 
@@ -54,7 +66,7 @@ class Publication:
 class StreamPosition:
     """A position in a channel stream: ``offset`` within ``epoch``."""
 
-    offset: int = 0
+    offset: int = _offset()
     epoch: str = ""
 
 
@@ -78,7 +90,7 @@ class SubscribeRequest:
     token: str = ""
     recover: bool = False
     epoch: str = ""
-    offset: int = 0
+    offset: int = _offset()
     data: JSONValue = None
     positioned: bool = False
     recoverable: bool = False
@@ -196,7 +208,7 @@ class SubscribeResult:
     epoch: str = ""
     publications: tuple[Publication, ...] = ()
     recovered: bool = False
-    offset: int = 0
+    offset: int = _offset()
     positioned: bool = False
     data: JSONValue = None
     was_recovering: bool = False
@@ -251,7 +263,7 @@ class HistoryResult:
 
     publications: tuple[Publication, ...] = ()
     epoch: str = ""
-    offset: int = 0
+    offset: int = _offset()
 
 
 @attrs.frozen
@@ -324,7 +336,7 @@ class SubscribePush:
 
     recoverable: bool = False
     epoch: str = ""
-    offset: int = 0
+    offset: int = _offset()
     positioned: bool = False
     data: JSONValue = None
 
