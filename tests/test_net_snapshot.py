@@ -17,6 +17,8 @@ from reliability_helpers import (
     detector_payload,
     envelope,
     health_payload,
+    server_config,
+    token,
     wait_until,
 )
 
@@ -30,6 +32,7 @@ from reactive_aiops.net import WebSocketManager
 from reactive_aiops.net.bridge import StoreBridge
 from reactive_aiops.net.snapshot import SNAPSHOT_METHOD, parse_snapshot
 from reactive_aiops.protocol import BackoffPolicy, ClientConfig
+from reactive_aiops.server.app import serve_embedded
 from reactive_aiops.wire import Publication, Push, encode_replies
 
 FAST = ClientConfig(backoff=BackoffPolicy(initial=0.05, maximum=0.2, reset_after=5.0))
@@ -264,3 +267,31 @@ def test_parse_snapshot_takes_only_positioned_channels_and_names_bad_entities() 
     ):
         with pytest.raises(ValueError, match="snapshot"):
             parse_snapshot(bad, converter)
+
+
+@pytest.mark.asyncio
+async def test_the_real_server_snapshot_loads_the_state_at_its_position() -> None:
+    async with serve_embedded(server_config()) as server:
+        for i in range(3):
+            server.publish("anomalies", envelope("anomaly.upserted", f"e{i}",
+                                                 anomaly_payload(f"a{i}")))
+        manager = WebSocketManager(server.url, token=token(), config=FAST)
+        bridge = StoreBridge(manager)
+        store = create_live_store(middleware=[bridge.middleware])
+        client = Client(manager, bridge, store, [])
+        store.actions.subscribe(client.log.append)
+        await bridge.start()
+        try:
+            async with asyncio.timeout(10):
+                await manager.connect()
+                await bridge.wait_loaded()
+            assert sorted(store.state.anomalies) == ["a0", "a1", "a2"]
+            assert client.loads(AnomaliesLoaded) == 1  # from aiops.snapshot, not history
+            assert client.applied_offsets("anomalies") == []
+            server.publish("anomalies", envelope("anomaly.upserted", "e3", anomaly_payload("a3")))
+            await wait_until(lambda: "a3" in store.state.anomalies)
+            assert client.applied_offsets("anomalies") == [4]
+            assert bridge.reload_errors == []
+        finally:
+            await bridge.aclose()
+            await manager.close()
