@@ -5,13 +5,14 @@ What flows where::
     manager.events ─┬─ connection actions (Connecting, Connected, ConnectionLost, ConnectionFailed,
                     │   LatencyMeasured, HealthSampled, DuplicatesDropped, ResyncRequired, ...)
                     │     -> store.dispatch(...)            (the ``connection`` slice)
-                    ├─ Subscribed(channel, result)  -> remembers the channel's epoch
+                    ├─ Subscribed(channel, result)  -> remembers the channel's epoch; the
+                    │     first one of a channel: hold it and load it (below)
                     ├─ PublicationReceived(channel, pub)
+                    │     -> (held while the channel loads; dropped if the load has it)
                     │     -> ServerEvent(EventMeta(channel, type, v, id, offset, epoch,
                     │                              command_id, ts), payload)
                     │     -> store: dedupe (channel+epoch+offset, event id) -> event table
-                    └─ ResyncRequired(channel)  -> await reload(channel, reason)
-                                                -> store.dispatch_batch(snapshot actions)
+                    └─ ResyncRequired(channel)  -> hold the channel and load it again
 
     store.dispatch(AcknowledgeAnomaly(...))   (any command of aiops.COMMAND_TYPES)
         -> bridge middleware: Optimistic(command, txn_id=command.command_id)   (applied at once)
@@ -30,14 +31,16 @@ server applies each id at most once, and ``command_timeout`` (from issue time) b
 ``"revert"`` reverts every pending command at once with reason ``"connection_lost"`` (a later
 reply still commits the server's result: the journal treats it as a late commit).
 
-Resync: when a channel's stream has a hole (server restarted without its history, a gap, an
-epoch change) the client emits ``ResyncRequired`` once; the bridge then calls ``reload(channel,
-reason)`` and dispatches the actions it returns as one batch. The default,
-:func:`history_reload`, asks *our* server for the channel's retained history (the ``history``
-command, no limit) and replays it as server events -- dedupe drops what was already applied.
-Our server has no snapshot RPC, so that is a complete snapshot only while the history still holds
-every change of the stream (``history_size``/``history_ttl``); an application with a snapshot
-endpoint passes its own ``reload`` (returning e.g. ``AnomaliesLoaded``/``DetectorsLoaded``).
+Loads (net.loader, net.resync): on a channel's first subscribe and after every resync (a hole
+in its stream: the server restarted without its history, a gap, an epoch change) the bridge
+holds the channel's live publications and loads it: ``aiops.snapshot`` for the AIOps channels
+(their state and the stream position it was read at), the ``history`` command for other
+channels or a server without that RPC, or the application's ``reload(channel, reason)``. The
+load is dispatched as one batch followed by the held publications above its position, in offset
+order; those at or below it are dropped (counted in ``DuplicatesDropped``). The store thus sees
+one contiguous, ordered sequence per channel and epoch. :meth:`StoreBridge.wait_loaded` waits
+for the loads; :attr:`StoreBridge.reload_errors` lists failures (temporary ones are retried).
+The per-publication cost of all this, when nothing loads, is one truth test of an empty dict.
 
 Threading: use the bridge, the manager and the store from one event loop. Commands dispatched
 from another thread are handed to the loop with ``call_soon_threadsafe``.
@@ -140,7 +143,8 @@ def publication_action(channel: str, pub: Publication, epoch: str) -> object:
 
 
 def history_reload(manager: WebSocketManager) -> Reload:
-    """A ``reload`` for our server: replay the channel's retained history (see module doc)."""
+    """A ``reload`` that replays the channel's retained history as server events (the bridge's
+    default loader does this itself for channels ``aiops.snapshot`` does not cover)."""
 
     async def reload(channel: str, reason: str) -> list[object]:
         result = await manager.call(HistoryRequest(channel=channel, limit=-1))
@@ -159,7 +163,8 @@ class StoreBridge:
     ``channels``) and ``await manager.connect()``. ``await bridge.aclose()`` releases the
     channels and waits for the bridge's tasks; it does not close the manager.
 
-    ``reload`` defaults to :func:`history_reload`; ``on_connection_lost`` is ``"keep"`` or
+    ``reload`` replaces the default loader (module doc) with the application's own;
+    ``on_connection_lost`` is ``"keep"`` or
     ``"revert"`` (module doc); ``command_timeout`` overrides the client's per-command timeout for
     commands; ``converter`` decodes RPC reply entities (default: the strict AIOps converter).
     """
