@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import ssl
-import subprocess
-from pathlib import Path
 
 import pytest
 from client_helpers import ScriptedServer
@@ -18,6 +15,7 @@ from reliability_helpers import (
     token,
     wait_until,
 )
+from tls_helpers import Pki, make_pki
 
 from reactive_aiops.app import create_live_store
 from reactive_aiops.core.connection import Connecting, ConnectionLost, Status
@@ -138,45 +136,25 @@ async def test_the_client_fails_over_when_its_node_shuts_down_and_resyncs_once()
 # -- TLS ----------------------------------------------------------------------------------------
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     """A private CA and a server certificate for 127.0.0.1, made now with the openssl CLI."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command (apt-get install openssl)")
-    d = tmp_path_factory.mktemp("tls")
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
-             "-subj", "/CN=reactive-aiops test CA",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
-    _openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr",
-             "-subj", "/CN=127.0.0.1", cwd=d)
-    (d / "ext.cnf").write_text(
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
-        "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
-    )
-    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "ext.cnf", cwd=d)
-    return d
+    return make_pki(tmp_path_factory.mktemp("tls"))
 
 
-def _server_tls(certs: Path) -> ssl.SSLContext:
+def _server_tls(pki: Pki) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certs / "server.pem", certs / "server.key")
+    context.load_cert_chain(pki.cert, pki.key)
     return context
 
 
 @pytest.mark.asyncio
-async def test_wss_with_the_private_ca_connects_and_without_it_is_refused(certs: Path) -> None:
-    server = ScriptedServer(tls=_server_tls(certs))
+async def test_wss_with_the_private_ca_connects_and_without_it_is_refused(pki: Pki) -> None:
+    server = ScriptedServer(tls=_server_tls(pki))
     await server.start()
     try:
         assert server.url.startswith("wss://127.0.0.1:")
-        trusted = WebSocketManager(server.url, config=fast_config(), ca_file=str(certs / "ca.pem"))
+        trusted = WebSocketManager(server.url, config=fast_config(), ca_file=str(pki.ca))
         try:
             async with asyncio.timeout(10):
                 await trusted.connect()
@@ -184,8 +162,9 @@ async def test_wss_with_the_private_ca_connects_and_without_it_is_refused(certs:
         finally:
             await trusted.close()
 
-        context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
-        custom = WebSocketManager(server.url, config=fast_config(), ssl_context=context)
+        custom = WebSocketManager(
+            server.url, config=fast_config(), ssl_context=pki.client_context()
+        )
         try:
             async with asyncio.timeout(10):
                 await custom.connect()
@@ -206,3 +185,29 @@ async def test_wss_with_the_private_ca_connects_and_without_it_is_refused(certs:
             await asyncio.gather(task, return_exceptions=True)
     finally:
         await server.stop()
+
+
+@pytest.mark.asyncio
+async def test_the_real_server_over_wss_loads_and_streams_to_a_client_trusting_its_ca(
+    pki: Pki,
+) -> None:
+    config = server_config(tls_cert=str(pki.cert), tls_key=str(pki.key))
+    async with serve_embedded(config) as server:
+        assert server.url.startswith("wss://")
+        server.publish("anomalies", envelope("anomaly.upserted", "e0", anomaly_payload("a0")))
+        manager = WebSocketManager(
+            server.url, token=token(), config=fast_config(), ca_file=str(pki.ca)
+        )
+        bridge = StoreBridge(manager)
+        store = create_live_store(middleware=[bridge.middleware])
+        await bridge.start()
+        try:
+            async with asyncio.timeout(10):
+                await manager.connect()
+                await bridge.wait_loaded()
+            assert "a0" in store.state.anomalies
+            server.publish("anomalies", envelope("anomaly.upserted", "e1", anomaly_payload("a1")))
+            await wait_until(lambda: "a1" in store.state.anomalies)
+        finally:
+            await bridge.aclose()
+            await manager.close()
