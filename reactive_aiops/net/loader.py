@@ -223,7 +223,7 @@ class ChannelLoader:
         return uncovered
 
     async def _load_history(self, channel: str, generations: dict[str, int]) -> str:
-        """"done", "retry" or "closed"."""
+        """Load ``channel`` from its history; returns "done", "retry" or "closed"."""
         try:
             result = await self._manager.call(
                 HistoryRequest(channel=channel, limit=-1), self._timeout
