@@ -123,6 +123,13 @@ async def test_sigkill_mid_stream_every_epoch_reaches_the_store_contiguous_and_i
         start = loop.time()
         for i in range(EVENTS):
             if i in KILL_AT:
+                kills = KILL_AT.index(i)
+                # each kill hits a client that is back on the previous process (a busy machine
+                # may need longer than the 1 s between kills to start it and reconnect)
+                await wait_until(
+                    lambda k=kills: live.store.state.connection.resyncs.get("anomalies", 0) == k,
+                    within=15, what="the client back on the restarted server",
+                )
                 await server.kill()
                 await server.start()  # same port: the client reconnects, resyncs, reloads
                 since_last_start = []
