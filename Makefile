@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck pytest demo bench serve dashboard cluster clean
+.PHONY: setup test lint typecheck pytest demo bench serve dashboard cluster web screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,13 @@ dashboard: $(STAMP)
 # redis-server + two serve nodes sharing it + the dashboard on node A (docs/scaling.md)
 cluster: $(STAMP)
 	PY=$(BIN)/python scripts/cluster.sh
+
+web: $(STAMP)
+	$(BIN)/python -m reactive_aiops web
+
+# Regenerates docs/img/web-dashboard.png from a real browser (Debian's chromium + chromedriver).
+screenshots: $(STAMP)
+	$(BIN)/python -m reactive_aiops.ui.web.screenshots docs/img
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

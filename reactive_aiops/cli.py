@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "token": ("reactive_aiops.server.token_cli",
               "mint a connection token from $REACTIVE_AIOPS_TOKEN_SECRET"),
     "dashboard": ("reactive_aiops.ui.dashboard.cli", "run the Textual AIOps dashboard"),
+    "web": ("reactive_aiops.ui.web.cli", "run the AIOps dashboard in the browser (NiceGUI)"),
 }
 
 

@@ -16,7 +16,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "reactive_aiops"
 
 PURE = ("core", "aiops", "wire", "protocol")
-IO_MODULES = ("websockets", "asyncio", "socket", "textual", "tkinter", "PySide6", "PyQt5", "PyQt6")
+IO_MODULES = ("websockets", "asyncio", "socket", "textual", "tkinter", "PySide6", "PyQt5", "PyQt6",
+              "nicegui", "fastapi", "uvicorn")
 # layer -> internal layers it must not import
 FORBIDDEN_LAYERS: dict[str, tuple[str, ...]] = {
     "core": ("aiops", "wire", "protocol", "net", "server", "ui", "streams"),
@@ -61,7 +62,8 @@ def test_layer_imports_point_inward(layer: str) -> None:
 def test_import_reactive_aiops_needs_no_toolkit_or_network_stack() -> None:
     code = (
         "import sys, reactive_aiops, reactive_aiops.core;"
-        "bad = [m for m in ('websockets', 'textual', 'tkinter', 'PySide6') if m in sys.modules];"
+        "bad = [m for m in ('websockets', 'textual', 'tkinter', 'PySide6', 'nicegui', 'fastapi')"
+        " if m in sys.modules];"
         "print(','.join(bad))"
     )
     out = subprocess.run(
