@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 
+from reactive_aiops import _loop
 from reactive_aiops.server.app import EventServer
 from reactive_aiops.server.config import ServerConfig, SimulationConfig
 
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=s.seed)
     parser.add_argument("--detectors", type=int, default=s.detectors)
     parser.add_argument("--log-level", default="INFO")
+    _loop.add_loop_argument(parser)
 
 
 def config_from(args: argparse.Namespace) -> ServerConfig:
@@ -73,5 +75,5 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; clients are closed with 3001 (reconnectable)."""
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(_main(config_from(args)))
+    _loop.run(_main(config_from(args)), args.loop)
     return 0
