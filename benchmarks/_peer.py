@@ -5,7 +5,7 @@ frame with ``json.loads`` and dispatches every ``anomaly.upserted`` event into a
 store; the "render" is an ``autorun`` on the anomaly map that builds the most-severe-first list
 (the same view ``select_anomalies_by_severity`` gives the dashboard) and runs synchronously
 inside ``dispatch``, as python-redux does without a scheduler. The reducer keeps the newest
-version of each anomaly in a plain dict copied per update: what its docs and examples do.
+version of each anomaly in a plain dict, copied per update (the usual immutable-update idiom).
 
 python-redux is in the ``bench`` extra; importing this module without it raises ImportError.
 """
