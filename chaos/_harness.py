@@ -1,0 +1,579 @@
+"""Shared harness: server and Redis processes, an HTTP publisher, a live client, the figures.
+
+Counting follows tests/test_net_reliability.py: an event is *published* when the publish API
+answered 200 (publishers retry with the same ``idempotency_key`` until it does); *applied* when
+the live store's reducer saw it (the store's actions, after dedupe). Per channel, against the
+publish order: *lost* = published, never applied; *duplicated* = applied more than once;
+*out of order* = applied after an event published later than it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+from reactivex import abc
+
+from reactive_aiops.aiops.state import AppState
+from reactive_aiops.app import create_live_store
+from reactive_aiops.core import Store
+from reactive_aiops.core.connection import Connected, ConnectionLost, ResyncRequired
+from reactive_aiops.core.events import event_meta
+from reactive_aiops.core.optimistic import TransactionReverted
+from reactive_aiops.net.bridge import StoreBridge
+from reactive_aiops.net.client import WebSocketManager
+from reactive_aiops.protocol import CloseTransport
+from reactive_aiops.protocol.backoff import BackoffPolicy
+from reactive_aiops.protocol.config import ClientConfig
+from reactive_aiops.server import mint_token
+
+WS_PATH = "/connection/websocket"
+
+
+class ScenarioError(Exception):
+    """A scenario could not run (a process did not start, a wait timed out)."""
+
+
+async def wait_until(predicate: Callable[[], bool], within: float, what: str) -> None:
+    """Poll ``predicate`` every 5 ms; raise ``ScenarioError`` after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise ScenarioError(f"timed out after {within} s waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of ``pid`` in MB (``nan`` if it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def socket_count(pid: int) -> int:
+    """Open sockets of ``pid`` (listening ones included)."""
+    count = 0
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:"):
+                    count += 1
+    return count
+
+
+# -- secrets -----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Secrets:
+    """A token secret and publish API key, random per run, given to servers via the env."""
+
+    token_secret: str = attrs.field(factory=lambda: secrets.token_urlsafe(48))
+    api_key: str = attrs.field(factory=lambda: secrets.token_urlsafe(24))
+
+    def token(self, sub: str = "chaos", ttl: float = 3600.0) -> str:
+        """An operator connection token valid for ``ttl`` seconds."""
+        return mint_token(self.token_secret, sub, exp=time.time() + ttl, roles=["operator"])
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+class ServerProcess:
+    """``python -m reactive_aiops serve`` on a fixed port, restartable, stderr kept in a file."""
+
+    def __init__(self, keys: Secrets, *, port: int | None = None, redis_url: str | None = None,
+                 args: Sequence[str] = (), workdir: Path) -> None:
+        self.keys = keys
+        self.port = port or free_port()
+        self.redis_url = redis_url
+        self.args = list(args)
+        self.stderr_path = workdir / f"serve-{self.port}.stderr"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        """The WebSocket endpoint."""
+        return f"ws://127.0.0.1:{self.port}{WS_PATH}"
+
+    @property
+    def pid(self) -> int:
+        """The running process's id."""
+        assert self.proc is not None
+        return self.proc.pid
+
+    def command(self) -> list[str]:
+        """The command line (secrets travel in the environment, never in argv)."""
+        cmd = [sys.executable, "-m", "reactive_aiops", "serve", "--host", "127.0.0.1",
+               "--port", str(self.port), "--no-simulation", "--log-level", "WARNING",
+               "--history-size", "20000", "--send-queue", "20000", "--rate-limit", "1000"]
+        if self.redis_url:
+            cmd += ["--redis-url", self.redis_url]
+        return cmd + self.args
+
+    async def start(self, within: float = 20.0) -> float:
+        """Start and wait until the port accepts; returns the seconds that took."""
+        env = {**os.environ, "REACTIVE_AIOPS_TOKEN_SECRET": self.keys.token_secret,
+               "REACTIVE_AIOPS_API_KEY": self.keys.api_key}
+        env.pop("REACTIVE_AIOPS_REDIS_URL", None)
+        started = time.monotonic()
+        with self.stderr_path.open("ab") as err:
+            self.proc = subprocess.Popen(self.command(), env=env, stdout=subprocess.DEVNULL,
+                                         stderr=err)
+        self.starts += 1
+        while not await _accepts(self.port):
+            if self.proc.poll() is not None:
+                raise ScenarioError(f"serve exited with {self.proc.returncode}: "
+                                    f"{self.stderr_tail()}")
+            if time.monotonic() - started > within:
+                raise ScenarioError(f"serve did not listen within {within} s")
+            await asyncio.sleep(0.02)
+        return time.monotonic() - started
+
+    def signal(self, sig: signal.Signals) -> None:
+        """Send ``sig`` to the server process."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def wait_exit(self, within: float = 15.0) -> int:
+        """Wait for the process to exit; SIGKILL it after ``within`` seconds."""
+        assert self.proc is not None
+        deadline = time.monotonic() + within
+        while self.proc.poll() is None:
+            if time.monotonic() > deadline:
+                self.proc.kill()
+            await asyncio.sleep(0.01)
+        return self.proc.returncode
+
+    async def kill(self) -> None:
+        """SIGKILL and reap."""
+        self.signal(signal.SIGKILL)
+        await self.wait_exit()
+
+    async def stop(self) -> None:
+        """SIGCONT (in case it is stopped), SIGTERM and reap; a no-op if it is not running."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+        await self.wait_exit(10.0)
+
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def rss(self) -> float:
+        """Resident set size now, MB."""
+        return rss_mb(self.pid) if self.alive() else float("nan")
+
+    def stderr_text(self) -> str:
+        """Everything every start of this server wrote on stderr."""
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stderr_tail(self, lines: int = 3) -> str:
+        """The last lines of stderr, joined."""
+        return " | ".join(self.stderr_text().strip().splitlines()[-lines:])
+
+    def tracebacks(self) -> int:
+        """How many tracebacks the server printed (each is an unhandled error)."""
+        return self.stderr_text().count("Traceback (most recent call last)")
+
+
+async def _accepts(port: int) -> bool:
+    try:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+class RedisProcess:
+    """A ``redis-server`` on 127.0.0.1, with AOF (``appendfsync always``) or no persistence."""
+
+    def __init__(self, workdir: Path, *, aof: bool) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ScenarioError("redis-server not installed (apt-get install redis-server)")
+        self.binary = binary
+        self.port = free_port()
+        self.aof = aof
+        self.dir = workdir / f"redis-{self.port}"
+        self.dir.mkdir()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The ``--redis-url`` of this server."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        """Start and wait until it accepts connections."""
+        persistence = (["--appendonly", "yes", "--appendfsync", "always"] if self.aof
+                       else ["--appendonly", "no"])
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--dir", str(self.dir), *persistence], stdout=subprocess.DEVNULL)
+        await wait_until(lambda: _connectable(self.port), 10.0, "redis-server")
+        await asyncio.sleep(0.1)  # AOF load
+
+    async def kill(self) -> None:
+        """SIGKILL and reap."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    async def stop(self) -> None:
+        """SIGTERM and reap."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+def _connectable(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.asynccontextmanager
+async def workspace() -> AsyncIterator[Path]:
+    """A temporary directory for stderr files and Redis data."""
+    with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
+        yield Path(tmp)
+
+
+# -- the publish API ---------------------------------------------------------------------------
+
+
+async def http_post(port: int, path: str, body: bytes, headers: dict[str, str],
+                    timeout: float = 3.0) -> tuple[int, dict[str, Any]]:
+    """One HTTP/1.1 POST on a new connection (the server closes it after the response)."""
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(body)}\r\n{head}\r\n").encode() + body
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            writer.write(request)
+            raw = await reader.read()
+        finally:
+            writer.close()
+    status_line, _, rest = raw.partition(b"\r\n")
+    parts = status_line.split(b" ")
+    if len(parts) < 2 or not parts[1].isdigit():
+        raise ConnectionError("no HTTP response")
+    _, _, payload = rest.partition(b"\r\n\r\n")
+    return int(parts[1]), json.loads(payload or b"{}")
+
+
+def anomaly_event(seq: int, tag: str) -> dict[str, Any]:
+    """An ``anomaly.upserted`` envelope whose id ``tag-seq`` names it; 100 anomaly ids reused."""
+    data = {"id": f"{tag}-a{seq % 100}", "detector_id": "d1", "metric": "cpu", "severity": "high",
+            "score": 9.5, "value": 97.0, "started_at": 1.0, "state": "open",
+            "version": seq + 1, "updated_at": 1.0, "resolved_at": None,
+            "acknowledged_by": None}
+    return {"type": "anomaly.upserted", "v": 1, "id": f"{tag}-{seq}", "ts": 0.0, "data": data}
+
+
+def detector_event(seq: int, tag: str) -> dict[str, Any]:
+    """A ``detector.upserted`` envelope (for the ``detectors`` channel)."""
+    data = {"id": f"{tag}-d{seq % 10}", "name": "d", "metric": "cpu", "status": "active",
+            "updated_at": 1.0, "version": seq + 1}
+    return {"type": "detector.upserted", "v": 1, "id": f"{tag}-{seq}", "ts": 0.0, "data": data}
+
+
+def health_event(seq: int, tag: str) -> dict[str, Any]:
+    """A ``health.updated`` envelope."""
+    data = {"status": "ok", "events_per_second": float(seq), "open_anomalies": 0,
+            "detectors_active": 1, "detectors_error": 0, "updated_at": 1.0}
+    return {"type": "health.updated", "v": 1, "id": f"{tag}-{seq}", "ts": 0.0, "data": data}
+
+
+EVENT_MAKERS: dict[str, Callable[[int, str], dict[str, Any]]] = {
+    "anomalies": anomaly_event, "detectors": detector_event, "health": health_event}
+
+
+class Publisher:
+    """Publishes through ``POST /api/publish``; retries with the same idempotency key until 200.
+
+    ``port`` is read before every attempt, so a scenario can point it at another node.
+    ``published[channel]`` lists accepted event ids in the order they were accepted.
+    """
+
+    def __init__(self, keys: Secrets, port: Callable[[], int], tag: str) -> None:
+        self.keys = keys
+        self.port = port
+        self.tag = tag
+        self.published: dict[str, list[str]] = {}
+        self.retries = 0
+        self.statuses: dict[int, int] = {}
+        #: held by :meth:`stream` around each publish; hold it to publish a burst in between
+        #: without interleaving (so acceptance order stays publish order)
+        self.lock = asyncio.Lock()
+        self._seq = 0
+
+    async def publish(self, channel: str = "anomalies", patience: float = 60.0,
+                      pad: int = 0) -> str:
+        """Publish the next event on ``channel``; returns its id once accepted. ``pad``: make
+        an anomaly's ``metric`` that many characters longer (big frames)."""
+        seq = self._seq
+        self._seq += 1
+        event = EVENT_MAKERS[channel](seq, self.tag)
+        if pad and channel == "anomalies":
+            event["data"]["metric"] += "x" * pad
+        key = f"{self.tag}-k{seq}"
+        body = json.dumps({"channel": channel, "data": event, "idempotency_key": key}).encode()
+        headers = {"Authorization": f"apikey {self.keys.api_key}"}
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                status, reply = await http_post(self.port(), "/api/publish", body, headers)
+            except (OSError, TimeoutError, ConnectionError, ValueError):
+                status, reply = 0, {}
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status == 200:
+                self.published.setdefault(channel, []).append(event["id"])
+                return str(event["id"])
+            if 400 <= status < 500:
+                raise ScenarioError(f"publish refused: {status} {reply}")
+            if time.monotonic() > deadline:
+                raise ScenarioError(f"publish not accepted within {patience} s")
+            self.retries += 1
+            await asyncio.sleep(0.02)
+
+    async def stream(self, count: int, channels: Sequence[str] = ("anomalies",),
+                     rate: float | None = None) -> None:
+        """Publish ``count`` events round-robin over ``channels``, at most ``rate`` per second."""
+        started = time.monotonic()
+        for i in range(count):
+            async with self.lock:
+                await self.publish(channels[i % len(channels)])
+            if rate is not None:
+                await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
+
+    def total(self) -> int:
+        """Events accepted on every channel."""
+        return sum(len(ids) for ids in self.published.values())
+
+
+# -- the live client ---------------------------------------------------------------------------
+
+
+def client_config(*, ping_grace: float = 1.0, **overrides: Any) -> ClientConfig:
+    """Quick reconnects and a dead link noticed ``ping_grace`` s after a missed server ping."""
+    base = ClientConfig(backoff=BackoffPolicy(initial=0.05, maximum=0.25, reset_after=1.0),
+                        command_timeout=30.0, connect_timeout=3.0,
+                        max_server_ping_delay=ping_grace, health_interval=0.5)
+    return attrs.evolve(base, **overrides)
+
+
+class LiveClient:
+    """``WebSocketManager`` + ``StoreBridge`` + live store, and a log of what the store applied
+    and when the connection came and went (monotonic stamps)."""
+
+    def __init__(self, url: str, token: str, *, config: ClientConfig | None = None,
+                 get_token: Callable[[], Any] | None = None, open_timeout: float = 2.0) -> None:
+        self.manager = WebSocketManager(url, token=token, get_token=get_token,
+                                        config=config or client_config(),
+                                        open_timeout=open_timeout)
+        self.bridge = StoreBridge(self.manager)
+        self.store: Store[AppState] = create_live_store(middleware=[self.bridge.middleware])
+        self.applied: dict[str, list[str]] = {}
+        self.epochs: dict[str, list[str]] = {}
+        self.connected: list[float] = []
+        self.lost: list[tuple[float, str]] = []
+        self.dropped: list[tuple[float, str]] = []
+        self.reverted: list[str] = []
+        self.resync_actions = 0
+        self._subs: list[abc.DisposableBase] = [
+            self.store.actions.subscribe(self._on_action),
+            self.manager.events.subscribe(self._on_event),
+        ]
+
+    def _on_action(self, act: object) -> None:
+        meta = event_meta(act)
+        if meta is not None and meta.event_id is not None:
+            self.applied.setdefault(meta.channel, []).append(meta.event_id)
+            self.epochs.setdefault(meta.channel, []).append(meta.epoch or "")
+        elif isinstance(act, TransactionReverted):
+            self.reverted.append(act.reason)
+        elif isinstance(act, ResyncRequired):
+            self.resync_actions += 1
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, CloseTransport):
+            self.dropped.append((time.monotonic(), event.reason))
+        elif isinstance(event, Connected):
+            self.connected.append(time.monotonic())
+        elif isinstance(event, ConnectionLost):
+            self.lost.append((time.monotonic(), event.reason))
+
+    async def start(self, within: float = 10.0) -> None:
+        """Subscribe the AIOps channels and connect."""
+        await self.bridge.start()
+        async with asyncio.timeout(within):
+            await self.manager.connect()
+
+    async def aclose(self) -> None:
+        """Stop recording, release the bridge, close the manager."""
+        for sub in self._subs:
+            sub.dispose()
+        await self.bridge.aclose()
+        async with asyncio.timeout(10):
+            await self.manager.close()
+
+    def resyncs(self) -> int:
+        """Resyncs the connection slice counted, all channels."""
+        return sum(self.store.state.connection.resyncs.values())
+
+    def has(self, published: dict[str, list[str]]) -> Callable[[], bool]:
+        """A predicate: every published id has been applied (or more events than that)."""
+        return lambda: all(len(self.applied.get(c, [])) >= len(set(ids))
+                           and set(ids) <= set(self.applied.get(c, []))
+                           for c, ids in published.items())
+
+    def connected_after(self, stamp: float) -> float | None:
+        """Seconds from ``stamp`` to the first Connected after it."""
+        later = [t for t in self.connected if t >= stamp]
+        return later[0] - stamp if later else None
+
+    def lost_after(self, stamp: float) -> float | None:
+        """Seconds from ``stamp`` to the first ConnectionLost after it."""
+        later = [t for t, _ in self.lost if t >= stamp]
+        return later[0] - stamp if later else None
+
+
+async def settle(client: LiveClient, published: dict[str, list[str]], within: float) -> None:
+    """Wait until every published event is applied (or ``within`` passes), then a little more
+    so that a late duplicate would be counted."""
+    with contextlib.suppress(ScenarioError):
+        await wait_until(client.has(published), within, "every event applied")
+    await asyncio.sleep(0.2)
+
+
+# -- figures -----------------------------------------------------------------------------------
+
+
+@attrs.define
+class Tally:
+    """Published against applied, per channel, summed."""
+
+    published: int = 0
+    applied: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    out_of_order: int = 0
+
+
+def tally(published: dict[str, list[str]], applied: dict[str, list[str]]) -> Tally:
+    """Count lost, duplicated and out-of-order events (module docstring)."""
+    out = Tally()
+    for channel, ids in published.items():
+        rank = {eid: i for i, eid in enumerate(ids)}
+        got = [e for e in applied.get(channel, []) if e in rank]
+        out.published += len(ids)
+        out.applied += len(got)
+        out.lost += len(set(ids) - set(got))
+        out.duplicated += len(got) - len(set(got))
+        highest = -1
+        for eid in got:
+            if rank[eid] < highest:
+                out.out_of_order += 1
+            highest = max(highest, rank[eid])
+    return out
+
+
+@attrs.define
+class Result:
+    """One row of the table. ``checks``: what must hold, by name; the row passes if all do."""
+
+    scenario: str
+    engine: str = "memory"
+    tally: Tally = attrs.field(factory=Tally)
+    resyncs: int | None = None
+    detect: list[float] = attrs.field(factory=list)
+    reconnect: list[float] = attrs.field(factory=list)
+    rss_before: float = float("nan")
+    rss_after: float = float("nan")
+    checks: dict[str, bool] = attrs.field(factory=dict)
+    notes: list[str] = attrs.field(factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No error and every check holds."""
+        return self.error is None and all(self.checks.values())
+
+    def expect(self, name: str, holds: bool) -> None:
+        """Record a check."""
+        self.checks[name] = bool(holds)
+
+    def note(self, text: str) -> None:
+        """Add a figure or remark for the notes column."""
+        self.notes.append(text)
+
+
+def _span(values: list[float]) -> str:
+    if not values:
+        return "-"
+    lo, hi = min(values), max(values)
+    return f"{lo:.2f}" if abs(hi - lo) < 0.005 else f"{lo:.2f}-{hi:.2f}"
+
+
+def _mb(value: float) -> str:
+    return "-" if value != value else f"{value:.0f}"
+
+
+COLUMNS = ("scenario", "engine", "published", "applied", "lost", "dup", "out of order",
+           "resyncs", "detect (s)", "reconnect (s)", "RSS MB before/after", "result", "notes")
+
+
+def render(results: Sequence[Result]) -> str:
+    """A Markdown table, one row per result."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in results:
+        t = r.tally
+        failed = [name for name, holds in r.checks.items() if not holds]
+        verdict = ("ERROR: " + (r.error or "")) if r.error else (
+            "ok" if not failed else "FAIL: " + ", ".join(failed))
+        cells = (r.scenario, r.engine, str(t.published), str(t.applied), str(t.lost),
+                 str(t.duplicated), str(t.out_of_order),
+                 "-" if r.resyncs is None else str(r.resyncs), _span(r.detect),
+                 _span(r.reconnect), f"{_mb(r.rss_before)} / {_mb(r.rss_after)}", verdict,
+                 "; ".join(r.notes + [f"{r.seconds:.0f} s"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,37 @@
+"""Every scenario by name, and a runner that turns a crash or a hang into a failed row."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+
+import asyncio
+
+from chaos import kills
+from chaos._harness import Result, ScenarioError
+
+Scenario = Callable[[bool], Awaitable[list[Result]]]
+
+SCENARIOS: dict[str, Scenario] = {
+    **kills.SCENARIOS,
+}
+
+#: a scenario running longer than this (full run) is stopped and reported as an error
+TIME_LIMIT = 240.0
+
+
+async def run_scenario(name: str, quick: bool) -> list[Result]:
+    """Run one scenario; an exception or the time limit gives one failed row."""
+    started = time.monotonic()
+    try:
+        async with asyncio.timeout(TIME_LIMIT / (3 if quick else 1)):
+            rows = await SCENARIOS[name](quick)
+    except (ScenarioError, TimeoutError, OSError, AssertionError) as exc:
+        if not isinstance(exc, ScenarioError):
+            traceback.print_exc()
+        rows = [Result(name, error=str(exc) or type(exc).__name__)]
+    elapsed = time.monotonic() - started
+    for row in rows:
+        row.seconds = elapsed / len(rows)
+    return rows
