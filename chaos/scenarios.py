@@ -8,13 +8,14 @@ from collections.abc import Awaitable, Callable
 
 import asyncio
 
-from chaos import kills
+from chaos import kills, network
 from chaos._harness import Result, ScenarioError
 
 Scenario = Callable[[bool], Awaitable[list[Result]]]
 
 SCENARIOS: dict[str, Scenario] = {
     **kills.SCENARIOS,
+    **network.SCENARIOS,
 }
 
 #: a scenario running longer than this (full run) is stopped and reported as an error
