@@ -36,7 +36,7 @@ from reactive_aiops.core.events import event_meta
 from reactive_aiops.core.optimistic import TransactionReverted
 from reactive_aiops.net.bridge import StoreBridge
 from reactive_aiops.net.client import WebSocketManager
-from reactive_aiops.protocol import CloseTransport
+from reactive_aiops.protocol import CloseTransport, Subscribed
 from reactive_aiops.protocol.backoff import BackoffPolicy
 from reactive_aiops.protocol.config import ClientConfig
 from reactive_aiops.server import mint_token
@@ -299,9 +299,10 @@ async def http_post(port: int, path: str, body: bytes, headers: dict[str, str],
     return int(parts[1]), json.loads(payload or b"{}")
 
 
-def anomaly_event(seq: int, tag: str) -> dict[str, Any]:
-    """An ``anomaly.upserted`` envelope whose id ``tag-seq`` names it; 100 anomaly ids reused."""
-    data = {"id": f"{tag}-a{seq % 100}", "detector_id": "d1", "metric": "cpu", "severity": "high",
+def anomaly_event(seq: int, tag: str, distinct: int = 100) -> dict[str, Any]:
+    """An ``anomaly.upserted`` envelope whose id ``tag-seq`` names it; ``distinct`` anomaly ids
+    are reused round-robin."""
+    data = {"id": f"{tag}-a{seq % distinct}", "detector_id": "d1", "metric": "cpu", "severity": "high",
             "score": 9.5, "value": 97.0, "started_at": 1.0, "state": "open",
             "version": seq + 1, "updated_at": 1.0, "resolved_at": None,
             "acknowledged_by": None}
@@ -333,13 +334,17 @@ class Publisher:
     ``published[channel]`` lists accepted event ids in the order they were accepted.
     """
 
-    def __init__(self, keys: Secrets, port: Callable[[], int], tag: str) -> None:
+    def __init__(self, keys: Secrets, port: Callable[[], int], tag: str,
+                 distinct_anomalies: int = 100) -> None:
         self.keys = keys
+        self.distinct = distinct_anomalies
         self.port = port
         self.tag = tag
         self.published: dict[str, list[str]] = {}
         self.retries = 0
         self.statuses: dict[int, int] = {}
+        #: (monotonic time, HTTP status or 0 for no answer) of every attempt
+        self.status_log: list[tuple[float, int]] = []
         #: held by :meth:`stream` around each publish; hold it to publish a burst in between
         #: without interleaving (so acceptance order stays publish order)
         self.lock = asyncio.Lock()
@@ -351,7 +356,8 @@ class Publisher:
         an anomaly's ``metric`` that many characters longer (big frames)."""
         seq = self._seq
         self._seq += 1
-        event = EVENT_MAKERS[channel](seq, self.tag)
+        event = (anomaly_event(seq, self.tag, self.distinct) if channel == "anomalies"
+                 else EVENT_MAKERS[channel](seq, self.tag))
         if pad and channel == "anomalies":
             event["data"]["metric"] += "x" * pad
         key = f"{self.tag}-k{seq}"
@@ -364,6 +370,7 @@ class Publisher:
             except (OSError, TimeoutError, ConnectionError, ValueError):
                 status, reply = 0, {}
             self.statuses[status] = self.statuses.get(status, 0) + 1
+            self.status_log.append((time.monotonic(), status))
             if status == 200:
                 self.published.setdefault(channel, []).append(event["id"])
                 return str(event["id"])
@@ -383,6 +390,13 @@ class Publisher:
                 await self.publish(channels[i % len(channels)])
             if rate is not None:
                 await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
+
+    def first_after(self, stamp: float, ok: bool) -> float | None:
+        """Seconds from ``stamp`` to the first attempt answered 200 (``ok``) or not."""
+        for t, status in self.status_log:
+            if t >= stamp and (status == 200) == ok:
+                return t - stamp
+        return None
 
     def total(self) -> int:
         """Events accepted on every channel."""
@@ -415,9 +429,11 @@ class LiveClient:
         self.epochs: dict[str, list[str]] = {}
         self.connected: list[float] = []
         self.lost: list[tuple[float, str]] = []
+        self.lost_codes: list[int] = []
         self.dropped: list[tuple[float, str]] = []
         self.reverted: list[str] = []
-        self.resync_actions = 0
+        self.resync_at: list[float] = []
+        self.subscribed: set[str] = set()
         self._subs: list[abc.DisposableBase] = [
             self.store.actions.subscribe(self._on_action),
             self.manager.events.subscribe(self._on_event),
@@ -431,21 +447,28 @@ class LiveClient:
         elif isinstance(act, TransactionReverted):
             self.reverted.append(act.reason)
         elif isinstance(act, ResyncRequired):
-            self.resync_actions += 1
+            self.resync_at.append(time.monotonic())
 
     def _on_event(self, event: object) -> None:
-        if isinstance(event, CloseTransport):
+        if isinstance(event, Subscribed):
+            self.subscribed.add(event.channel)
+        elif isinstance(event, CloseTransport):
             self.dropped.append((time.monotonic(), event.reason))
         elif isinstance(event, Connected):
             self.connected.append(time.monotonic())
         elif isinstance(event, ConnectionLost):
             self.lost.append((time.monotonic(), event.reason))
+            self.lost_codes.append(event.code)
 
     async def start(self, within: float = 10.0) -> None:
-        """Subscribe the AIOps channels and connect."""
+        """Subscribe the AIOps channels, connect, and wait for every subscribe reply: until
+        then a publication is not the client's (a first subscribe starts at the top; the
+        bridge has no initial load yet), so counting it as lost would be wrong."""
         await self.bridge.start()
         async with asyncio.timeout(within):
             await self.manager.connect()
+        await wait_until(lambda: self.subscribed >= set(self.bridge.channels), within,
+                         "every channel subscribed")
 
     async def aclose(self) -> None:
         """Stop recording, release the bridge, close the manager."""
@@ -476,11 +499,20 @@ class LiveClient:
         return later[0] - stamp if later else None
 
 
-async def settle(client: LiveClient, published: dict[str, list[str]], within: float) -> None:
-    """Wait until every published event is applied (or ``within`` passes), then a little more
-    so that a late duplicate would be counted."""
-    with contextlib.suppress(ScenarioError):
-        await wait_until(client.has(published), within, "every event applied")
+async def settle(client: LiveClient, published: dict[str, list[str]], within: float,
+                 quiet: float = 3.0) -> None:
+    """Wait until every published event is applied, or nothing new was applied for ``quiet``
+    seconds, or ``within`` passed; then a little more so a late duplicate would be counted."""
+    done = client.has(published)
+    deadline = time.monotonic() + within
+    count, changed = -1, time.monotonic()
+    while not done() and time.monotonic() < deadline:
+        now_count = sum(len(ids) for ids in client.applied.values())
+        if now_count != count:
+            count, changed = now_count, time.monotonic()
+        elif time.monotonic() - changed > quiet:
+            break
+        await asyncio.sleep(0.01)
     await asyncio.sleep(0.2)
 
 

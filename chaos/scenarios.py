@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import asyncio
 
-from chaos import kills, network
+from chaos import fuzz, kills, network, redis_faults, sessions
 from chaos._harness import Result, ScenarioError
 
 Scenario = Callable[[bool], Awaitable[list[Result]]]
@@ -16,6 +16,9 @@ Scenario = Callable[[bool], Awaitable[list[Result]]]
 SCENARIOS: dict[str, Scenario] = {
     **kills.SCENARIOS,
     **network.SCENARIOS,
+    **sessions.SCENARIOS,
+    **fuzz.SCENARIOS,
+    **redis_faults.SCENARIOS,
 }
 
 #: a scenario running longer than this (full run) is stopped and reported as an error

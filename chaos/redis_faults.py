@@ -1,0 +1,277 @@
+"""The Redis engine: two ``serve`` nodes sharing one ``redis-server``; nodes and Redis die.
+
+- ``node-kill``: (a) the client on node B, the publisher on node A; A is SIGKILLed and restarted
+  mid-stream (the publisher retries with the same idempotency key): the client on B must see
+  nothing but the stream. (b) the node the client is on is SIGKILLed; a ``FaultProxy`` in front
+  (a load balancer) sends the reconnect to the other node, the client recovers its position from
+  Redis there; the killed node is restarted and becomes the next victim.
+- ``redis-restart``: redis-server SIGKILLed mid-stream and restarted (a) with AOF
+  (``appendfsync always``): history, epochs and state survive, nothing lost, no resync; (b)
+  without persistence: one resync per channel, nothing applied from the dead epoch after it.
+  detect = kill to the first refused publish (503); reconnect = Redis back to the first 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from reactive_aiops.testing import FaultProxy
+
+from chaos._harness import (
+    WS_PATH,
+    LiveClient,
+    Publisher,
+    RedisProcess,
+    Result,
+    Secrets,
+    ServerProcess,
+    settle,
+    tally,
+    wait_until,
+    workspace,
+)
+
+CHANNELS = ("anomalies", "detectors", "health")
+
+
+def _expect_exact(result: Result, *, resyncs: int = 0) -> None:
+    t = result.tally
+    result.expect("lost == 0", t.lost == 0)
+    result.expect("dup == 0", t.duplicated == 0)
+    result.expect("in order", t.out_of_order == 0)
+    result.expect(f"resyncs == {resyncs}", result.resyncs == resyncs)
+
+
+async def _nodes(keys: Secrets, redis: RedisProcess, workdir: Path
+                 ) -> tuple[ServerProcess, ServerProcess]:
+    a = ServerProcess(keys, redis_url=redis.url, workdir=workdir)
+    b = ServerProcess(keys, redis_url=redis.url, workdir=workdir)
+    await a.start()
+    await b.start()
+    return a, b
+
+
+async def node_kill(quick: bool) -> list[Result]:
+    """Both node-kill variants (module docstring)."""
+    return [await _publisher_node_killed(quick), await _client_node_killed(quick)]
+
+
+async def _publisher_node_killed(quick: bool) -> Result:
+    events, kills = (800, 1) if quick else (3000, 3)
+    result = Result("node kill: A (publisher's node) killed + restarted, client on B",
+                    engine="redis")
+    keys = Secrets()
+    async with workspace() as workdir:
+        redis = RedisProcess(workdir, aof=False)
+        await redis.start()
+        a, b = await _nodes(keys, redis, workdir)
+        client: LiveClient | None = None
+        try:
+            client = LiveClient(b.url, keys.token())
+            await client.start()
+            pub = Publisher(keys, lambda: a.port, "na")
+            await pub.stream(30, CHANNELS)
+            await settle(client, pub.published, 10)
+            result.rss_before = b.rss()
+            streaming = asyncio.create_task(pub.stream(events - 30, CHANNELS))
+            for k in range(kills):
+                target = (k + 1) * events // (kills + 1)
+                await wait_until(lambda: pub.total() >= target or streaming.done(), 60,
+                                 "publisher progress")
+                killed = time.monotonic()
+                await a.kill()
+                await a.start()
+                # the first refused attempt, then the first 200 after it (a request answered
+                # just before the kill is logged after it)
+                await wait_until(lambda: pub.first_after(killed, ok=False) is not None, 20,
+                                 "a refused publish")
+                refused = pub.first_after(killed, ok=False)
+                assert refused is not None
+                await wait_until(lambda: pub.first_after(killed + refused, ok=True)
+                                 is not None, 20, "a publish accepted after the restart")
+                back = pub.first_after(killed + refused, ok=True)
+                assert back is not None
+                back += refused
+                result.reconnect.append(back)
+            await streaming
+            await settle(client, pub.published, 20)
+            result.rss_after = b.rss()
+            result.tally = tally(pub.published, client.applied)
+            result.resyncs = client.resyncs()
+            result.note(f"{kills} kills of A; client link lost {len(client.lost)} times; "
+                        f"publish retries {pub.retries}; reconnect = kill to the next 200 "
+                        "(publisher's view, A's restart included)")
+            _expect_exact(result)
+            result.expect("client on B never disconnected", not client.lost)
+        finally:
+            if client is not None:
+                await client.aclose()
+            await a.stop()
+            await b.stop()
+            await redis.stop()
+    return result
+
+
+async def _client_node_killed(quick: bool) -> Result:
+    events, kills = (800, 1) if quick else (3000, 4)
+    result = Result("node kill: the client's node killed, failover to the other",
+                    engine="redis")
+    keys = Secrets()
+    async with workspace() as workdir:
+        redis = RedisProcess(workdir, aof=False)
+        await redis.start()
+        nodes = list(await _nodes(keys, redis, workdir))
+        proxy = await FaultProxy("127.0.0.1", nodes[1].port).start()
+        client: LiveClient | None = None
+        on = 1  # the node the client is on
+        try:
+            client = LiveClient(f"ws://127.0.0.1:{proxy.port}{WS_PATH}", keys.token())
+            await client.start()
+            pub = Publisher(keys, lambda: nodes[1 - on].port, "nb")
+            await pub.stream(30, CHANNELS)
+            await settle(client, pub.published, 10)
+            result.rss_before = nodes[0].rss()
+            streaming = asyncio.create_task(pub.stream(events - 30, CHANNELS))
+            for k in range(kills):
+                target = (k + 1) * events // (kills + 1)
+                await wait_until(lambda: pub.total() >= target or streaming.done(), 60,
+                                 "publisher progress")
+                victim = nodes[on]
+                proxy.retarget(nodes[1 - on].port)  # the balancer's next pick
+                killed = time.monotonic()
+                await victim.kill()
+                await wait_until(lambda: client is not None and client.connected_after(killed)
+                                 is not None, 20, "reconnect to the other node")
+                if (lost := client.lost_after(killed)) is not None:
+                    result.detect.append(lost)
+                if (back := client.connected_after(killed)) is not None:
+                    result.reconnect.append(back)
+                on = 1 - on  # the client is on the survivor; the victim restarts
+                await victim.start()
+            await streaming
+            await settle(client, pub.published, 20)
+            result.rss_after = nodes[0].rss()
+            result.tally = tally(pub.published, client.applied)
+            result.resyncs = client.resyncs()
+            result.note(f"{kills} kills, each of the node the client was on; reconnect = kill "
+                        "to Connected on the other node; RSS of node A")
+            _expect_exact(result)
+        finally:
+            if client is not None:
+                await client.aclose()
+            await proxy.aclose()
+            for node in nodes:
+                await node.stop()
+            await redis.stop()
+    return result
+
+
+async def redis_restart(quick: bool) -> list[Result]:
+    """Redis killed and restarted, with and without persistence (module docstring)."""
+    return [await _redis_restart(quick, aof=True), await _redis_restart(quick, aof=False),
+            await _redis_restart(quick, aof=False, quiet_after=True)]
+
+
+async def _redis_restart(quick: bool, *, aof: bool, quiet_after: bool = False) -> Result:
+    """``quiet_after``: the stream stops right after Redis is back (before node B's pub/sub
+    link is), so only B's repair can tell the client about the new epoch."""
+    events = 600 if quick else 2000
+    name = "with AOF" if aof else "without persistence"
+    if quiet_after:
+        name += ", channels quiet once Redis is back"
+    result = Result(f"Redis SIGKILL + restart {name}, client on B, publish on A",
+                    engine="redis")
+    keys = Secrets()
+    async with workspace() as workdir:
+        redis = RedisProcess(workdir, aof=aof)
+        await redis.start()
+        a, b = await _nodes(keys, redis, workdir)
+        client: LiveClient | None = None
+        try:
+            client = LiveClient(b.url, keys.token())
+            await client.start()
+            pub = Publisher(keys, lambda: a.port, "rr")
+            await pub.stream(30, CHANNELS)
+            await settle(client, pub.published, 10)
+            result.rss_before = b.rss()
+            # paced (about 3 s of stream after the restart) unless the channels go quiet
+            rate = None if quiet_after else events / 6
+            streaming = asyncio.create_task(pub.stream(events - 30, CHANNELS, rate=rate))
+            await wait_until(lambda: pub.total() >= events // 2, 60, "publisher progress")
+            killed = time.monotonic()
+            before_kill = {c: len(ids) for c, ids in pub.published.items()}
+            await redis.kill()
+            await asyncio.sleep(1.0)  # an outage: the publish API answers 503 meanwhile
+            restarted = time.monotonic()
+            await redis.start()
+            await streaming
+            published_all = time.monotonic()
+            await settle(client, pub.published, 20, quiet=8)
+            if (refused := pub.first_after(killed, ok=False)) is not None:
+                result.detect.append(refused)
+            if (back := pub.first_after(restarted, ok=True)) is not None:
+                result.reconnect.append(back)
+            result.rss_after = b.rss()
+            result.tally = tally(pub.published, client.applied)
+            result.resyncs = client.resyncs()
+            if result.tally.lost:
+                result.note(_where_lost(pub, client, before_kill))
+            statuses = {k: v for k, v in sorted(pub.statuses.items()) if k != 200}
+            result.note(f"publish answers other than 200: {statuses}; client link lost "
+                        f"{len(client.lost)} times; nodes alive {a.alive() and b.alive()}")
+            result.expect("nodes alive", a.alive() and b.alive())
+            result.expect("no traceback", a.tracebacks() + b.tracebacks() == 0)
+            if aof:
+                _expect_exact(result)
+            else:
+                dead = _dead_epoch_after_resync(client)
+                result.note(f"events of a dead epoch applied after the resync: {dead}; "
+                            "resyncs at " + ", ".join(f"{t - restarted:.1f}"
+                                                      for t in client.resync_at)
+                            + f" s after the restart (last publish at "
+                            f"{published_all - restarted:.1f} s)")
+                result.note("lost = accepted by the old Redis before the kill, never "
+                            "delivered (gone with it, signalled by the resync)")
+                result.expect("dup == 0", result.tally.duplicated == 0)
+                result.expect("in order", result.tally.out_of_order == 0)
+                result.expect("one resync per channel", result.resyncs == len(CHANNELS) and
+                              all(v == 1 for v in client.store.state.connection.resyncs
+                                  .values()))
+                result.expect("nothing from a dead epoch", dead == 0)
+        finally:
+            if client is not None:
+                await client.aclose()
+            await a.stop()
+            await b.stop()
+            await redis.stop()
+    return result
+
+
+def _where_lost(pub: Publisher, client: LiveClient, before_kill: dict[str, int]) -> str:
+    """Which events were lost, by channel: index in the publish order (and where the kill was)."""
+    parts = []
+    for channel, ids in pub.published.items():
+        got = set(client.applied.get(channel, []))
+        lost = [i for i, eid in enumerate(ids) if eid not in got]
+        if lost:
+            parts.append(f"{channel}: #{lost[:6]} (kill after #{before_kill.get(channel, 0) - 1}"
+                         f" of {len(ids)})")
+    return "lost events: " + ", ".join(parts)
+
+
+def _dead_epoch_after_resync(client: LiveClient) -> int:
+    """Events applied in an epoch after a newer epoch of their channel was already applied."""
+    dead = 0
+    for epochs in client.epochs.values():
+        seen: list[str] = []
+        for epoch in epochs:
+            if epoch in seen and epoch != seen[-1]:
+                dead += 1
+            elif epoch not in seen:
+                seen.append(epoch)
+    return dead
+
+
+SCENARIOS = {"node-kill": node_kill, "redis-restart": redis_restart}
