@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck pytest demo bench serve dashboard cluster clean
+.PHONY: setup test lint typecheck pytest demo bench chaos serve dashboard cluster clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check reactive_aiops tests benchmarks
+	$(BIN)/ruff check reactive_aiops tests benchmarks chaos
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -31,6 +31,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# fault scenarios against real server processes and redis-server (not run by CI; docs/reliability.md)
+chaos: $(STAMP)
+	$(BIN)/python -m chaos
 
 serve: $(STAMP)
 	$(BIN)/python -m reactive_aiops serve

@@ -13,8 +13,8 @@ import platform
 import sys
 import time
 
-from chaos.scenarios import SCENARIOS, run_scenario
 from chaos._harness import Result, render
+from chaos.scenarios import SCENARIOS, run_scenario
 
 
 def main() -> int:

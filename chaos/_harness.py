@@ -145,8 +145,9 @@ class ServerProcess:
         env.pop("REACTIVE_AIOPS_REDIS_URL", None)
         started = time.monotonic()
         with self.stderr_path.open("ab") as err:
-            self.proc = subprocess.Popen(self.command(), env=env, stdout=subprocess.DEVNULL,
-                                         stderr=err)
+            # Popen returns once the child is forked: it does not block the loop for long
+            self.proc = subprocess.Popen(  # noqa: ASYNC220
+                self.command(), env=env, stdout=subprocess.DEVNULL, stderr=err)
         self.starts += 1
         while not await _accepts(self.port):
             if self.proc.poll() is not None:
@@ -244,7 +245,7 @@ class RedisProcess:
         """Start and wait until it accepts connections."""
         persistence = (["--appendonly", "yes", "--appendfsync", "always"] if self.aof
                        else ["--appendonly", "no"])
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 (returns once forked)
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--dir", str(self.dir), *persistence], stdout=subprocess.DEVNULL)
         await wait_until(lambda: _connectable(self.port), 10.0, "redis-server")
@@ -279,12 +280,12 @@ async def workspace() -> AsyncIterator[Path]:
 
 
 async def http_post(port: int, path: str, body: bytes, headers: dict[str, str],
-                    timeout: float = 3.0) -> tuple[int, dict[str, Any]]:
+                    within: float = 3.0) -> tuple[int, dict[str, Any]]:
     """One HTTP/1.1 POST on a new connection (the server closes it after the response)."""
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                f"Content-Length: {len(body)}\r\n{head}\r\n").encode() + body
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             writer.write(request)
@@ -302,8 +303,8 @@ async def http_post(port: int, path: str, body: bytes, headers: dict[str, str],
 def anomaly_event(seq: int, tag: str, distinct: int = 100) -> dict[str, Any]:
     """An ``anomaly.upserted`` envelope whose id ``tag-seq`` names it; ``distinct`` anomaly ids
     are reused round-robin."""
-    data = {"id": f"{tag}-a{seq % distinct}", "detector_id": "d1", "metric": "cpu", "severity": "high",
-            "score": 9.5, "value": 97.0, "started_at": 1.0, "state": "open",
+    data = {"id": f"{tag}-a{seq % distinct}", "detector_id": "d1", "metric": "cpu",
+            "severity": "high", "score": 9.5, "value": 97.0, "started_at": 1.0, "state": "open",
             "version": seq + 1, "updated_at": 1.0, "resolved_at": None,
             "acknowledged_by": None}
     return {"type": "anomaly.upserted", "v": 1, "id": f"{tag}-{seq}", "ts": 0.0, "data": data}
@@ -390,6 +391,20 @@ class Publisher:
                 await self.publish(channels[i % len(channels)])
             if rate is not None:
                 await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
+
+    async def wait_total(self, target: int, streaming: asyncio.Task[None],
+                         within: float = 120.0) -> None:
+        """Wait until ``target`` events were accepted (or the ``streaming`` task ended)."""
+        await wait_until(lambda: self.total() >= target or streaming.done(), within,
+                         f"{target} events accepted")
+
+    async def wait_first_after(self, stamp: float, ok: bool, within: float = 20.0) -> float:
+        """Wait for :meth:`first_after` to have an answer; return it."""
+        await wait_until(lambda: self.first_after(stamp, ok) is not None, within,
+                         "a publish " + ("accepted" if ok else "refused"))
+        seconds = self.first_after(stamp, ok)
+        assert seconds is not None
+        return seconds
 
     def first_after(self, stamp: float, ok: bool) -> float | None:
         """Seconds from ``stamp`` to the first attempt answered 200 (``ok``) or not."""
@@ -487,6 +502,21 @@ class LiveClient:
         return lambda: all(len(self.applied.get(c, [])) >= len(set(ids))
                            and set(ids) <= set(self.applied.get(c, []))
                            for c, ids in published.items())
+
+    async def wait_connected_after(self, stamp: float, within: float = 20.0) -> float:
+        """Wait for a Connected after ``stamp``; return the seconds from ``stamp`` to it."""
+        await wait_until(lambda: self.connected_after(stamp) is not None, within,
+                         "connected again")
+        seconds = self.connected_after(stamp)
+        assert seconds is not None
+        return seconds
+
+    async def wait_lost_after(self, stamp: float, within: float) -> float:
+        """Wait for a ConnectionLost after ``stamp``; return the seconds from ``stamp`` to it."""
+        await wait_until(lambda: self.lost_after(stamp) is not None, within, "the link lost")
+        seconds = self.lost_after(stamp)
+        assert seconds is not None
+        return seconds
 
     def connected_after(self, stamp: float) -> float | None:
         """Seconds from ``stamp`` to the first Connected after it."""
@@ -606,6 +636,6 @@ def render(results: Sequence[Result]) -> str:
                  str(t.duplicated), str(t.out_of_order),
                  "-" if r.resyncs is None else str(r.resyncs), _span(r.detect),
                  _span(r.reconnect), f"{_mb(r.rss_before)} / {_mb(r.rss_after)}", verdict,
-                 "; ".join(r.notes + [f"{r.seconds:.0f} s"]))
+                 "; ".join([*r.notes, f"{r.seconds:.0f} s"]))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -24,13 +24,13 @@ class RawSocket:
 
     @classmethod
     async def open(cls, port: int, path: str = "/connection/websocket", *,
-                   rcvbuf: int | None = None, timeout: float = 5.0) -> RawSocket:
+                   rcvbuf: int | None = None, within: float = 5.0) -> RawSocket:
         """Connect and complete the handshake; raises ``ConnectionError`` if refused."""
         sock = socket.socket()
         if rcvbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         sock.setblocking(False)
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
             reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
             key = base64.b64encode(os.urandom(16)).decode()

@@ -26,7 +26,6 @@ from chaos._harness import (
     client_config,
     settle,
     tally,
-    wait_until,
     workspace,
 )
 from chaos._relay import Relay
@@ -66,8 +65,7 @@ async def sigkill_storm(quick: bool) -> list[Result]:
             mid_tried = 0
             for k in range(kills):
                 target = (k + 1) * events // (kills + 1)
-                await wait_until(lambda: pub.total() >= target or streaming.done(), 120,
-                                 "publisher progress")
+                await pub.wait_total(target, streaming)
                 mid = relay.cut_mid_frame < mid_wanted and (
                     kills - k <= mid_wanted - relay.cut_mid_frame or k % 4 == 1)
                 if mid:
@@ -83,14 +81,9 @@ async def sigkill_storm(quick: bool) -> list[Result]:
                 relay.resume()
                 await server.start()
                 ready = time.monotonic()
-                await wait_until(lambda: client is not None and client.connected_after(ready)
-                                 is not None, 20, "reconnect after the kill")
-                lost_at = client.lost_after(killed)
-                if lost_at is not None:
+                result.reconnect.append(await client.wait_connected_after(ready))
+                if (lost_at := client.lost_after(killed)) is not None:
                     result.detect.append(lost_at)
-                back = client.connected_after(ready)
-                if back is not None:
-                    result.reconnect.append(back)
             await streaming
             await settle(client, pub.published, 30)
             result.rss_after = server.rss()
@@ -145,19 +138,15 @@ async def _sigterm(engine: str, quick: bool) -> Result:
             streaming = asyncio.create_task(pub.stream(events - 30, CHANNELS))
             for k in range(restarts):
                 target = (k + 1) * events // (restarts + 1)
-                await wait_until(lambda: pub.total() >= target or streaming.done(), 120,
-                                 "publisher progress")
+                await pub.wait_total(target, streaming)
                 stopped = time.monotonic()
                 server.signal(signal.SIGTERM)
                 code = await server.wait_exit()
                 await server.start()
                 ready = time.monotonic()
-                await wait_until(lambda: client is not None and client.connected_after(ready)
-                                 is not None, 20, "reconnect after the restart")
+                result.reconnect.append(await client.wait_connected_after(ready))
                 if (lost_at := client.lost_after(stopped)) is not None:
                     result.detect.append(lost_at)
-                if (back := client.connected_after(ready)) is not None:
-                    result.reconnect.append(back)
                 result.expect("exit status 0 on SIGTERM", code == 0 and
                               result.checks.get("exit status 0 on SIGTERM", True))
             await streaming
@@ -208,19 +197,12 @@ async def _sigstop(name: str, ping: float, grace: float, quick: bool) -> Result:
             result.rss_before = server.rss()
             frozen = time.monotonic()
             server.signal(signal.SIGSTOP)
-            await wait_until(lambda: client is not None and client.lost_after(frozen)
-                             is not None, bound + 10, "the dead link noticed")
-            detect = client.lost_after(frozen)
-            assert detect is not None
+            detect = await client.wait_lost_after(frozen, bound + 10)
             result.detect.append(detect)
             await asyncio.sleep(0.5)
             thawed = time.monotonic()
             server.signal(signal.SIGCONT)
-            await wait_until(lambda: client is not None and client.connected_after(thawed)
-                             is not None, 20, "reconnect after SIGCONT")
-            back = client.connected_after(thawed)
-            assert back is not None
-            result.reconnect.append(back)
+            result.reconnect.append(await client.wait_connected_after(thawed))
             await pub.stream(events - events // 2)
             await settle(client, pub.published, 20)
             result.rss_after = server.rss()

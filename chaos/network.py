@@ -18,15 +18,10 @@ import contextlib
 import random
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from reactivex import abc
-
-from reactive_aiops.core.connection import Connected
-from reactive_aiops.net.client import WebSocketManager
-from reactive_aiops.protocol import Subscribed
-from reactive_aiops.protocol.backoff import BackoffPolicy
-from reactive_aiops.testing import FaultProxy
 
 from chaos._harness import (
     WS_PATH,
@@ -45,6 +40,12 @@ from chaos._harness import (
     workspace,
 )
 from chaos._wsraw import RawSocket, close_code
+from reactive_aiops.core.connection import Connected
+from reactive_aiops.net.client import WebSocketManager
+from reactive_aiops.protocol import Subscribed
+from reactive_aiops.protocol.backoff import BackoffPolicy
+from reactive_aiops.testing import FaultProxy
+from reactive_aiops.wire.messages import Publication
 
 CHANNELS = ("anomalies", "detectors", "health")
 
@@ -103,7 +104,7 @@ async def random_cuts(quick: bool) -> list[Result]:
                 kind = ("live", "subscribe", "replay")[k % 3]
                 await wait_until(lambda: proxy.active > 0 and not cutter.armed, 10,
                                  "a connection to cut")
-                connects = len(client.connected)
+                cut_at = time.monotonic()
                 if kind == "live":
                     await asyncio.sleep(rng.uniform(0.0, 0.08))
                     proxy.cut()
@@ -120,8 +121,7 @@ async def random_cuts(quick: bool) -> list[Result]:
                     await wait_until(lambda: not cutter.armed, 10, "the armed cut")
                     proxy.delay(0)
                 kinds[kind] += 1
-                await wait_until(lambda: len(client is not None and client.connected or ())
-                                 > connects, 10, "reconnect")
+                await client.wait_connected_after(cut_at, 10)
             await streaming
             await settle(client, pub.published, 30)
             cutter.sub.dispose()
@@ -221,7 +221,7 @@ async def reconnect_storm(quick: bool) -> list[Result]:
                                            open_timeout=5.0)
                 ids: list[str] = []
                 subs.append(manager.publications("anomalies").subscribe(
-                    lambda p, ids=ids: ids.append(_event_id(p.data)), on_error=lambda _e: None))
+                    _recorder(ids), on_error=lambda _e: None))
                 managers.append(manager)
                 received.append(ids)
             for group in range(0, clients, 50):
@@ -272,6 +272,12 @@ async def reconnect_storm(quick: bool) -> list[Result]:
             await server.stop()
             await redis.stop()
     return [result]
+
+
+def _recorder(ids: list[str]) -> Callable[[Publication], None]:
+    def record(pub: Publication) -> None:
+        ids.append(_event_id(pub.data))
+    return record
 
 
 def _event_id(data: Any) -> str:

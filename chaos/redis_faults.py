@@ -17,8 +17,6 @@ import asyncio
 import time
 from pathlib import Path
 
-from reactive_aiops.testing import FaultProxy
-
 from chaos._harness import (
     WS_PATH,
     LiveClient,
@@ -32,6 +30,7 @@ from chaos._harness import (
     wait_until,
     workspace,
 )
+from reactive_aiops.testing import FaultProxy
 
 CHANNELS = ("anomalies", "detectors", "health")
 
@@ -78,22 +77,14 @@ async def _publisher_node_killed(quick: bool) -> Result:
             streaming = asyncio.create_task(pub.stream(events - 30, CHANNELS))
             for k in range(kills):
                 target = (k + 1) * events // (kills + 1)
-                await wait_until(lambda: pub.total() >= target or streaming.done(), 60,
-                                 "publisher progress")
+                await pub.wait_total(target, streaming)
                 killed = time.monotonic()
                 await a.kill()
                 await a.start()
                 # the first refused attempt, then the first 200 after it (a request answered
                 # just before the kill is logged after it)
-                await wait_until(lambda: pub.first_after(killed, ok=False) is not None, 20,
-                                 "a refused publish")
-                refused = pub.first_after(killed, ok=False)
-                assert refused is not None
-                await wait_until(lambda: pub.first_after(killed + refused, ok=True)
-                                 is not None, 20, "a publish accepted after the restart")
-                back = pub.first_after(killed + refused, ok=True)
-                assert back is not None
-                back += refused
+                refused = await pub.wait_first_after(killed, ok=False)
+                back = refused + await pub.wait_first_after(killed + refused, ok=True)
                 result.reconnect.append(back)
             await streaming
             await settle(client, pub.published, 20)
@@ -136,18 +127,14 @@ async def _client_node_killed(quick: bool) -> Result:
             streaming = asyncio.create_task(pub.stream(events - 30, CHANNELS))
             for k in range(kills):
                 target = (k + 1) * events // (kills + 1)
-                await wait_until(lambda: pub.total() >= target or streaming.done(), 60,
-                                 "publisher progress")
+                await pub.wait_total(target, streaming)
                 victim = nodes[on]
                 proxy.retarget(nodes[1 - on].port)  # the balancer's next pick
                 killed = time.monotonic()
                 await victim.kill()
-                await wait_until(lambda: client is not None and client.connected_after(killed)
-                                 is not None, 20, "reconnect to the other node")
+                result.reconnect.append(await client.wait_connected_after(killed))
                 if (lost := client.lost_after(killed)) is not None:
                     result.detect.append(lost)
-                if (back := client.connected_after(killed)) is not None:
-                    result.reconnect.append(back)
                 on = 1 - on  # the client is on the survivor; the victim restarts
                 await victim.start()
             await streaming
@@ -232,8 +219,6 @@ async def _redis_restart(quick: bool, *, aof: bool, quiet_after: bool = False) -
                                                       for t in client.resync_at)
                             + f" s after the restart (last publish at "
                             f"{published_all - restarted:.1f} s)")
-                result.note("lost = accepted by the old Redis before the kill, never "
-                            "delivered (gone with it, signalled by the resync)")
                 result.expect("dup == 0", result.tally.duplicated == 0)
                 result.expect("in order", result.tally.out_of_order == 0)
                 result.expect("one resync per channel", result.resyncs == len(CHANNELS) and

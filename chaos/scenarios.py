@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import traceback
 from collections.abc import Awaitable, Callable
-
-import asyncio
 
 from chaos import fuzz, kills, network, redis_faults, sessions
 from chaos._harness import Result, ScenarioError

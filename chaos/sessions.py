@@ -3,8 +3,8 @@
 - ``commands``: 1,000 ``AcknowledgeAnomaly`` commands (quick: 100) in batches of 10; for 30 % of
   the batches the proxy holds the server's replies and cuts the link once the commands reached the
   server, so the client must re-send them (same ``command_id``) after reconnecting. Each anomaly
-  must end acknowledged at its version + 1 (applied once), with one echo event each, nothing pending and
-  nothing reverted.
+  must end acknowledged at its version + 1 (applied once), with one echo event each, nothing
+  pending and nothing reverted.
 - ``token-expiry``: tokens that live 3 s on a live socket, refreshed by the client's
   ``get_token`` while events stream: one connection, no loss. In the full run a second client
   without a token fetcher shows the server closing an unrefreshed connection (3005, ``exp`` +
@@ -17,10 +17,6 @@ import asyncio
 import contextlib
 import random
 import time
-
-from reactive_aiops.aiops import AcknowledgeAnomaly
-from reactive_aiops.aiops.models import AnomalyState
-from reactive_aiops.testing import FaultProxy
 
 from chaos._harness import (
     WS_PATH,
@@ -36,6 +32,9 @@ from chaos._harness import (
     wait_until,
     workspace,
 )
+from reactive_aiops.aiops import AcknowledgeAnomaly
+from reactive_aiops.aiops.models import AnomalyState
+from reactive_aiops.testing import FaultProxy
 
 
 async def commands_with_cut_replies(quick: bool) -> list[Result]:
@@ -62,7 +61,6 @@ async def commands_with_cut_replies(quick: bool) -> list[Result]:
             cut_replies = 0
             for first in range(0, count, batch):
                 cut = rng.random() < 0.3
-                connects = len(client.connected)
                 if cut:
                     proxy.delay(0.5, "down")  # replies (and echoes) held in the proxy
                 for anomaly in ids[first:first + batch]:
@@ -70,11 +68,11 @@ async def commands_with_cut_replies(quick: bool) -> list[Result]:
                                                       by="chaos"))
                 if cut:
                     await asyncio.sleep(0.15)  # the commands reach the server and are applied
+                    cut_at = time.monotonic()
                     proxy.cut()
                     proxy.delay(0)
                     cut_replies += batch
-                    await wait_until(lambda: len(client is not None and client.connected or ())
-                                     > connects, 10, "reconnect")
+                    await client.wait_connected_after(cut_at, 10)
                 await wait_until(lambda: not store.state.optimistic.transactions, 20,
                                  "the batch settled")
             await asyncio.sleep(0.3)
