@@ -546,6 +546,30 @@ async def settle(client: LiveClient, published: dict[str, list[str]], within: fl
     await asyncio.sleep(0.2)
 
 
+def where_lost(pub: Publisher, client: LiveClient, mark: dict[str, int] | None = None) -> str:
+    """Which events were lost, by channel: their indexes in the publish order (and ``mark``,
+    e.g. how many were published before a kill)."""
+    parts = []
+    for channel, ids in pub.published.items():
+        got = set(client.applied.get(channel, []))
+        lost = [i for i, eid in enumerate(ids) if eid not in got]
+        if lost:
+            at = "" if mark is None else f" (fault after #{mark.get(channel, 0) - 1})"
+            parts.append(f"{channel}: #{lost[:6]}{'...' if len(lost) > 6 else ''} of "
+                         f"{len(ids)}{at}")
+    return "lost events: " + ", ".join(parts)
+
+
+def record(result: Result, pub: Publisher, client: LiveClient,
+           mark: dict[str, int] | None = None) -> None:
+    """Set ``result``'s tally and resyncs from what ``pub`` published and ``client`` applied;
+    name the lost events in the notes."""
+    result.tally = tally(pub.published, client.applied)
+    result.resyncs = client.resyncs()
+    if result.tally.lost:
+        result.note(where_lost(pub, client, mark))
+
+
 # -- figures -----------------------------------------------------------------------------------
 
 

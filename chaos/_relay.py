@@ -70,6 +70,21 @@ class FrameTracker:
         return code
 
 
+def send_queue(server_port: int, peer_ports: set[int]) -> int:
+    """Bytes queued in the kernel by the server's sockets to ``peer_ports`` (/proc/net/tcp
+    ``tx_queue``, readable without privileges)."""
+    total = 0
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            local, remote, queues = fields[1], fields[2], fields[4]
+            if (int(local.split(":")[1], 16) == server_port
+                    and int(remote.split(":")[1], 16) in peer_ports):
+                total += int(queues.split(":")[0], 16)
+    return total
+
+
 class Relay:
     """TCP relay on 127.0.0.1 port 0 to ``upstream_port``; see the module docstring."""
 
@@ -84,6 +99,8 @@ class Relay:
         self.cut_mid_frame = 0
         #: links whose server side ended at a frame boundary
         self.cut_at_boundary = 0
+        #: local ports of the relay's open upstream sockets (to find them in /proc/net/tcp)
+        self.upstream_ports: set[int] = set()
 
     async def start(self) -> Relay:
         """Listen; returns ``self``."""
@@ -130,9 +147,12 @@ class Relay:
                 sock.close()
                 c_writer.transport.abort()
                 return
+            local_port: int = sock.getsockname()[1]
+            self.upstream_ports.add(local_port)
             u_reader, u_writer = await asyncio.open_connection(sock=sock, limit=4096)
             up = asyncio.create_task(self._pump_up(c_reader, u_writer))
             await self._pump_down(u_reader, c_writer)
+            self.upstream_ports.discard(local_port)
             up.cancel()
             with contextlib.suppress(asyncio.CancelledError, OSError):
                 await up

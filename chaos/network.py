@@ -7,6 +7,8 @@
 - ``slow-reader``: a client that stops reading while the server publishes fast: its queue
   overflows (close 3008) and the server's memory stays flat; the server's socket for it must be
   gone within ``close_timeout`` + 1 s (issue 11, item 6).
+- ``big-backlog``: the client held off while 2.4 MB is published on one channel, then let back:
+  recovery must not depend on the backlog fitting in one frame.
 - ``storm``: 200 clients (quick: 50) on the Redis engine, the server restarted with SIGTERM:
   connection attempts per 100 ms at the proxy, every client back, every event once per client.
 """
@@ -33,6 +35,7 @@ from chaos._harness import (
     Secrets,
     ServerProcess,
     client_config,
+    record,
     settle,
     socket_count,
     tally,
@@ -126,8 +129,7 @@ async def random_cuts(quick: bool) -> list[Result]:
             await settle(client, pub.published, 30)
             cutter.sub.dispose()
             result.rss_after = server.rss()
-            result.tally = tally(pub.published, client.applied)
-            result.resyncs = client.resyncs()
+            record(result, pub, client)
             result.note(f"{sum(kinds.values())} cuts {kinds}; cuts that fell inside the "
                         f"subscribe replies: {cutter.mid_subscribe}; connections "
                         f"{proxy.accepted}")
@@ -286,4 +288,49 @@ def _event_id(data: Any) -> str:
     raise ScenarioError(f"publication without an event id: {data!r:.80}")
 
 
-SCENARIOS = {"cuts": random_cuts, "slow-reader": slow_reader, "storm": reconnect_storm}
+async def big_backlog(quick: bool) -> list[Result]:
+    """A backlog bigger than the client's frame limit (1 MiB) to recover after an outage."""
+    events, pad = 60, 40_000
+    result = Result(f"recovery of a {events * (pad + 400) / 1e6:.1f} MB backlog "
+                    "(client frame limit 1 MiB)")
+    keys = Secrets()
+    async with workspace() as workdir:
+        server = ServerProcess(keys, workdir=workdir)
+        await server.start()
+        proxy = await FaultProxy("127.0.0.1", server.port).start()
+        client: LiveClient | None = None
+        try:
+            client = LiveClient(f"ws://127.0.0.1:{proxy.port}{WS_PATH}", keys.token())
+            await client.start()
+            pub = Publisher(keys, lambda: server.port, "g")
+            await pub.stream(30, CHANNELS)
+            await settle(client, pub.published, 10)
+            result.rss_before = server.rss()
+            proxy.refuse()
+            cut_at = time.monotonic()
+            proxy.cut()
+            for _ in range(events):
+                await pub.publish(pad=pad)
+            proxy.accept_again()
+            healed = time.monotonic()
+            await settle(client, pub.published, 15, quiet=5)
+            result.rss_after = server.rss()
+            record(result, pub, client)
+            if (back := client.connected_after(healed)) is not None:
+                result.reconnect.append(back)
+            links = len([t for t in client.connected if t >= cut_at])
+            result.note(f"connections after the outage: {links}; the client saw "
+                        f"{sorted({r[:40] for t, r in client.lost if t >= healed})}")
+            result.expect("lost == 0", result.tally.lost == 0)
+            result.expect("dup == 0", result.tally.duplicated == 0)
+            result.expect("recovered (or resynced) without a reconnect loop", links <= 2)
+        finally:
+            if client is not None:
+                await client.aclose()
+            await proxy.aclose()
+            await server.stop()
+    return [result]
+
+
+SCENARIOS = {"cuts": random_cuts, "slow-reader": slow_reader, "storm": reconnect_storm,
+             "big-backlog": big_backlog}

@@ -25,8 +25,8 @@ from chaos._harness import (
     Result,
     Secrets,
     ServerProcess,
+    record,
     settle,
-    tally,
     wait_until,
     workspace,
 )
@@ -89,8 +89,7 @@ async def _publisher_node_killed(quick: bool) -> Result:
             await streaming
             await settle(client, pub.published, 20)
             result.rss_after = b.rss()
-            result.tally = tally(pub.published, client.applied)
-            result.resyncs = client.resyncs()
+            record(result, pub, client)
             result.note(f"{kills} kills of A; client link lost {len(client.lost)} times; "
                         f"publish retries {pub.retries}; reconnect = kill to the next 200 "
                         "(publisher's view, A's restart included)")
@@ -140,8 +139,7 @@ async def _client_node_killed(quick: bool) -> Result:
             await streaming
             await settle(client, pub.published, 20)
             result.rss_after = nodes[0].rss()
-            result.tally = tally(pub.published, client.applied)
-            result.resyncs = client.resyncs()
+            record(result, pub, client)
             result.note(f"{kills} kills, each of the node the client was on; reconnect = kill "
                         "to Connected on the other node; RSS of node A")
             _expect_exact(result)
@@ -162,21 +160,27 @@ async def redis_restart(quick: bool) -> list[Result]:
 
 
 async def _redis_restart(quick: bool, *, aof: bool, quiet_after: bool = False) -> Result:
-    """``quiet_after``: the stream stops right after Redis is back (before node B's pub/sub
-    link is), so only B's repair can tell the client about the new epoch."""
+    """``quiet_after``: node B reaches Redis through a ``FaultProxy`` that keeps B's link down
+    until the stream has ended, so B's pub/sub misses every publication of the new epoch and
+    only B's repair on reconnect can tell its client about the new epoch."""
     events = 600 if quick else 2000
     name = "with AOF" if aof else "without persistence"
     if quiet_after:
-        name += ", channels quiet once Redis is back"
+        name += "; B's Redis link back only after the stream ended"
     result = Result(f"Redis SIGKILL + restart {name}, client on B, publish on A",
                     engine="redis")
     keys = Secrets()
     async with workspace() as workdir:
         redis = RedisProcess(workdir, aof=aof)
         await redis.start()
-        a, b = await _nodes(keys, redis, workdir)
+        link = await FaultProxy("127.0.0.1", redis.port).start()
+        a = ServerProcess(keys, redis_url=redis.url, workdir=workdir)
+        b_url = f"redis://127.0.0.1:{link.port}/0" if quiet_after else redis.url
+        b = ServerProcess(keys, redis_url=b_url, workdir=workdir)
         client: LiveClient | None = None
         try:
+            await a.start()
+            await b.start()
             client = LiveClient(b.url, keys.token())
             await client.start()
             pub = Publisher(keys, lambda: a.port, "rr")
@@ -189,22 +193,23 @@ async def _redis_restart(quick: bool, *, aof: bool, quiet_after: bool = False) -
             await wait_until(lambda: pub.total() >= events // 2, 60, "publisher progress")
             killed = time.monotonic()
             before_kill = {c: len(ids) for c, ids in pub.published.items()}
+            if quiet_after:
+                link.refuse()
+                link.cut()
             await redis.kill()
             await asyncio.sleep(1.0)  # an outage: the publish API answers 503 meanwhile
             restarted = time.monotonic()
             await redis.start()
             await streaming
             published_all = time.monotonic()
+            link.accept_again()
             await settle(client, pub.published, 20, quiet=8)
             if (refused := pub.first_after(killed, ok=False)) is not None:
                 result.detect.append(refused)
             if (back := pub.first_after(restarted, ok=True)) is not None:
                 result.reconnect.append(back)
             result.rss_after = b.rss()
-            result.tally = tally(pub.published, client.applied)
-            result.resyncs = client.resyncs()
-            if result.tally.lost:
-                result.note(_where_lost(pub, client, before_kill))
+            record(result, pub, client, before_kill)
             statuses = {k: v for k, v in sorted(pub.statuses.items()) if k != 200}
             result.note(f"publish answers other than 200: {statuses}; client link lost "
                         f"{len(client.lost)} times; nodes alive {a.alive() and b.alive()}")
@@ -230,20 +235,9 @@ async def _redis_restart(quick: bool, *, aof: bool, quiet_after: bool = False) -
                 await client.aclose()
             await a.stop()
             await b.stop()
+            await link.aclose()
             await redis.stop()
     return result
-
-
-def _where_lost(pub: Publisher, client: LiveClient, before_kill: dict[str, int]) -> str:
-    """Which events were lost, by channel: index in the publish order (and where the kill was)."""
-    parts = []
-    for channel, ids in pub.published.items():
-        got = set(client.applied.get(channel, []))
-        lost = [i for i, eid in enumerate(ids) if eid not in got]
-        if lost:
-            parts.append(f"{channel}: #{lost[:6]} (kill after #{before_kill.get(channel, 0) - 1}"
-                         f" of {len(ids)})")
-    return "lost events: " + ", ".join(parts)
 
 
 def _dead_epoch_after_resync(client: LiveClient) -> int:

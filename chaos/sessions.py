@@ -27,8 +27,8 @@ from chaos._harness import (
     Secrets,
     ServerProcess,
     client_config,
+    record,
     settle,
-    tally,
     wait_until,
     workspace,
 )
@@ -84,8 +84,7 @@ async def commands_with_cut_replies(quick: bool) -> list[Result]:
                        and anomalies[a].state is AnomalyState.ACKNOWLEDGED
                        and anomalies[a].version == i + 2)
             result.rss_after = server.rss()
-            result.tally = tally(pub.published, client.applied)
-            result.resyncs = client.resyncs()
+            record(result, pub, client)
             result.note(f"{cut_replies} of {count} replies cut ({cut_replies // batch} cuts); "
                         f"acknowledged, version + 1: {once}; echo events {len(echoes)}; "
                         f"pending {len(store.state.optimistic.transactions)}; reverted "
@@ -134,8 +133,7 @@ async def token_expiry(quick: bool) -> list[Result]:
             await asyncio.sleep(max(0.0, started + seconds - time.monotonic()))
             await settle(client, pub.published, 10)
             result.rss_after = server.rss()
-            result.tally = tally(pub.published, client.applied)
-            result.resyncs = client.resyncs()
+            record(result, pub, client)
             refreshes = len(fetched) - 1
             result.note(f"tokens fetched {len(fetched)} (1 connect + {refreshes} refreshes); "
                         f"connections {len(client.connected)}; link lost {len(client.lost)}")
