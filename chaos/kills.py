@@ -80,11 +80,14 @@ async def sigkill_storm(quick: bool) -> list[Result]:
                 await server.start()
                 ready = time.monotonic()
                 try:
-                    result.reconnect.append(await client.wait_connected_after(ready))
+                    result.reconnect.append(await _back(client, killed, ready))
                 except ScenarioError as exc:
                     why = sorted({reason[:50] for t, reason in client.lost if t >= killed})
-                    raise ScenarioError(f"{exc} after kill {k + 1} (mid-frame: {mid}); the "
-                                        f"client saw {why}") from None
+                    tries = len([t for t, _ in client.lost if t >= killed])
+                    raise ScenarioError(
+                        f"{exc} after kill {k + 1} (mid-frame: {mid}); the client saw {why} "
+                        f"in {tries} attempts, status {client.manager.state.status.name}, "
+                        f"server alive {server.alive()}") from None
                 if (lost_at := client.lost_after(killed)) is not None:
                     result.detect.append(lost_at)
             await streaming
@@ -127,6 +130,13 @@ async def _fill(pub: Publisher, port: int, relay: Relay) -> None:
         await pub.publish(pad=40_000)
 
 
+async def _back(client: LiveClient, down: float, ready: float) -> float:
+    """Seconds from the restarted server listening (``ready``, as our poll saw it) to the
+    client's first Connected after the fault at ``down``; 0 if the client got there first."""
+    since_down = await client.wait_connected_after(down)
+    return max(0.0, down + since_down - ready)
+
+
 def _expect_exact(result: Result) -> None:
     t = result.tally
     result.expect("lost == 0", t.lost == 0)
@@ -167,7 +177,7 @@ async def _sigterm(engine: str, quick: bool) -> Result:
                 code = await server.wait_exit()
                 await server.start()
                 ready = time.monotonic()
-                result.reconnect.append(await client.wait_connected_after(ready))
+                result.reconnect.append(await _back(client, stopped, ready))
                 if (lost_at := client.lost_after(stopped)) is not None:
                     result.detect.append(lost_at)
                 result.expect("exit status 0 on SIGTERM", code == 0 and

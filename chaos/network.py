@@ -262,6 +262,16 @@ async def reconnect_storm(quick: bool) -> list[Result]:
                         f"{(times[-1] - times[0]) if times else 0:.2f} s, worst 100 ms window "
                         f"{worst} ({100 * worst / clients:.0f} %); reconnect = node listening "
                         f"to all {clients} connected; {time.monotonic() - stopped:.1f} s total")
+            short = [(i, len(ids)) for i, ids in enumerate(received) if len(set(ids)) <
+                     len(expected)]
+            if short:
+                i, _ = short[0]
+                got = set(received[i])
+                missing = [n for n, eid in enumerate(expected) if eid not in got]
+                result.note(f"{len(short)} clients short of events; client {i} misses "
+                            f"#{missing[:5]} of {len(expected)} (restart after "
+                            f"#{events // 2 - 1}); its status "
+                            f"{managers[i].state.status.name}")
             result.expect("lost == 0", result.tally.lost == 0)
             result.expect("dup == 0", result.tally.duplicated == 0)
             result.expect("in order", result.tally.out_of_order == 0)
