@@ -344,6 +344,8 @@ class Publisher:
         self.published: dict[str, list[str]] = {}
         self.retries = 0
         self.statuses: dict[int, int] = {}
+        #: event id -> (epoch, offset) the publish API answered
+        self.positions: dict[str, tuple[str, Any]] = {}
         #: (monotonic time, HTTP status or 0 for no answer) of every attempt
         self.status_log: list[tuple[float, int]] = []
         #: held by :meth:`stream` around each publish; hold it to publish a burst in between
@@ -374,6 +376,8 @@ class Publisher:
             self.status_log.append((time.monotonic(), status))
             if status == 200:
                 self.published.setdefault(channel, []).append(event["id"])
+                result = reply.get("result") or {}
+                self.positions[event["id"]] = (str(result.get("epoch")), result.get("offset"))
                 return str(event["id"])
             if 400 <= status < 500:
                 raise ScenarioError(f"publish refused: {status} {reply}")
@@ -555,8 +559,12 @@ def where_lost(pub: Publisher, client: LiveClient, mark: dict[str, int] | None =
         lost = [i for i, eid in enumerate(ids) if eid not in got]
         if lost:
             at = "" if mark is None else f" (fault after #{mark.get(channel, 0) - 1})"
+            seen = set(client.epochs.get(channel, []))
+            where = [pub.positions.get(ids[i], ("?", None)) for i in lost[:2]]
+            told = ", ".join(f"offset {off} of {'an applied' if ep in seen else 'an unseen'}"
+                             f" epoch" for ep, off in where)
             parts.append(f"{channel}: #{lost[:6]}{'...' if len(lost) > 6 else ''} of "
-                         f"{len(ids)}{at}")
+                         f"{len(ids)}{at} ({told})")
     return "lost events: " + ", ".join(parts)
 
 
