@@ -395,6 +395,8 @@ class Result:
     notes: list[str] = attrs.field(factory=list)
     seconds: float = 0.0
     error: str | None = None
+    #: when the row's variant started (rows are created first thing in each variant)
+    started: float = attrs.field(factory=time.monotonic)
 
     @property
     def ok(self) -> bool:

@@ -34,7 +34,9 @@ async def run_scenario(name: str, quick: bool) -> list[Result]:
         if not isinstance(exc, ScenarioError):
             traceback.print_exc()
         rows = [Result(name, error=str(exc) or type(exc).__name__)]
-    elapsed = time.monotonic() - started
-    for row in rows:
-        row.seconds = elapsed / len(rows)
+    ended = time.monotonic()
+    # a variant runs from its row's creation to the next row's (rows are made in order)
+    for row, after in zip(rows, [*rows[1:], None], strict=True):
+        row.seconds = (after.started if after is not None else ended) - max(row.started,
+                                                                             started)
     return rows
