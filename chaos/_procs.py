@@ -4,6 +4,7 @@ they run with, and what can be read about them from /proc (RSS, open sockets).""
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import secrets
@@ -16,12 +17,36 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 import attrs
 
 from reactive_aiops.server import mint_token
 
 WS_PATH = "/connection/websocket"
+
+
+#: every child this module started; whatever still runs when the interpreter exits (a scenario
+#: cancelled mid-way, Ctrl-C) is killed then, so no server or redis-server outlives a run
+_CHILDREN: list[subprocess.Popen[bytes]] = []
+
+
+def _spawn(command: list[str], *, env: dict[str, str] | None = None,
+           stderr: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    # Popen returns once the child is forked: it does not block the event loop for long
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    _CHILDREN[:] = [p for p in _CHILDREN if p.poll() is None]
+    _CHILDREN.append(proc)
+    return proc
+
+
+@atexit.register
+def _kill_children() -> None:
+    for proc in _CHILDREN:
+        if proc.poll() is None:
+            with contextlib.suppress(OSError):
+                proc.kill()
+                proc.wait(5)
 
 
 class ScenarioError(Exception):
@@ -125,9 +150,7 @@ class ServerProcess:
         env.pop("REACTIVE_AIOPS_REDIS_URL", None)
         started = time.monotonic()
         with self.stderr_path.open("ab") as err:
-            # Popen returns once the child is forked: it does not block the loop for long
-            self.proc = subprocess.Popen(  # noqa: ASYNC220
-                self.command(), env=env, stdout=subprocess.DEVNULL, stderr=err)
+            self.proc = _spawn(self.command(), env=env, stderr=err)
         self.starts += 1
         while not await _accepts(self.port):
             if self.proc.poll() is not None:
@@ -225,9 +248,9 @@ class RedisProcess:
         """Start and wait until it accepts connections."""
         persistence = (["--appendonly", "yes", "--appendfsync", "always"] if self.aof
                        else ["--appendonly", "no"])
-        self.proc = subprocess.Popen(  # noqa: ASYNC220 (returns once forked)
+        self.proc = _spawn(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--dir", str(self.dir), *persistence], stdout=subprocess.DEVNULL)
+             "--dir", str(self.dir), *persistence])
         await wait_until(lambda: _connectable(self.port), 10.0, "redis-server")
         await asyncio.sleep(0.1)  # AOF load
 
