@@ -10,8 +10,8 @@ EXTRAS := test,bench,uvloop
 CONSTRAINTS := constraints.txt
 LATEST := .venv-latest
 
-.PHONY: setup test lint typecheck pytest demo bench serve dashboard cluster web screenshots clean \
-	constraints test-latest
+.PHONY: setup test lint typecheck pytest demo bench chaos serve dashboard cluster web screenshots \
+	clean constraints test-latest
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 setup: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check reactive_aiops tests benchmarks
+	$(BIN)/ruff check reactive_aiops tests benchmarks chaos
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -46,7 +46,7 @@ test-latest:
 	$(LATEST)/bin/python -m pip install -q -U --upgrade-strategy eager -e '.[$(EXTRAS)]'
 	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/freeze.txt
 	-grep -v '^#' $(CONSTRAINTS) | diff - $(LATEST)/freeze.txt
-	$(LATEST)/bin/ruff check --no-cache reactive_aiops tests benchmarks
+	$(LATEST)/bin/ruff check --no-cache reactive_aiops tests benchmarks chaos
 	$(LATEST)/bin/mypy --cache-dir $(LATEST)/.mypy_cache
 	$(LATEST)/bin/pytest -p no:cacheprovider
 
@@ -55,6 +55,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# fault scenarios against real server processes and redis-server (not run by CI; docs/reliability.md)
+chaos: $(STAMP)
+	$(BIN)/python -m chaos
 
 # `make serve` and `make dashboard URL=...` share the token secret through the environment:
 # export REACTIVE_AIOPS_TOKEN_SECRET=$$(openssl rand -hex 32) in the shell that runs both. Without
