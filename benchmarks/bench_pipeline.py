@@ -138,6 +138,18 @@ async def _whole(per_frame: int, events: int, repeats: int) -> tuple[float, ...]
     protocol = manager._protocol  # the pump's own input, fed here without a socket
     process = manager._process
     _connect(protocol, process)
+    # The bridge loads the channel on its first subscribe: answer its aiops.snapshot (id 3)
+    # with an empty state at offset 0, so what follows is the live path being measured.
+    for _ in range(5):  # the loader's task sends the RPC within its first turns
+        await asyncio.sleep(0)
+    assert protocol._inflight, "the bridge did not ask for its snapshot"
+    protocol.receive_text(
+        '{"id":3,"rpc":{"data":{"detectors":[],"anomalies":[],"health":null,'
+        '"positions":{"anomalies":{"offset":0,"epoch":"e"}}}}}',
+        time.time(),
+    )
+    process()
+    await asyncio.wait_for(bridge.wait_loaded(), 5)
     samples = []
     start = 1
     try:

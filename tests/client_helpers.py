@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -69,7 +70,9 @@ class ScriptedServer:
         tokens: dict[str, str] | None = None,
         ttl: int = 0,
         recoverable: bool = True,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        self.tls = tls
         self.ping = ping
         self.pong = pong
         #: token -> "ok" | "expired" | "invalid" | "unauthorized"; None accepts anything.
@@ -81,6 +84,8 @@ class ScriptedServer:
         self.connects = 0
         self.commands: list[Any] = []
         self.rpc_errors: dict[str, Error] = {}
+        #: method -> async handler(data) returning the result data (e.g. a scripted snapshot)
+        self.rpc_handlers: dict[str, Callable[[Any], Awaitable[Any]]] = {}
         self.pinging = True
         self.port = 0
         self._server: Server | None = None
@@ -89,11 +94,14 @@ class ScriptedServer:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/connection/websocket"
+        scheme = "wss" if self.tls is not None else "ws"
+        return f"{scheme}://127.0.0.1:{self.port}/connection/websocket"
 
     async def start(self) -> None:
         """Listen (again, on the same port after ``kill``)."""
-        self._server = await serve(self._handle, "127.0.0.1", self.port, compression=None)
+        self._server = await serve(
+            self._handle, "127.0.0.1", self.port, compression=None, ssl=self.tls
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def kill(self) -> None:
@@ -209,6 +217,9 @@ class ScriptedServer:
             error = self.rpc_errors.get(req.method)
             if error is not None:
                 return [Reply(cmd.id, error)]
+            handler = self.rpc_handlers.get(req.method)
+            if handler is not None:
+                return [Reply(cmd.id, RPCResult(data=await handler(req.data)))]
             return [Reply(cmd.id, RPCResult(data={"method": req.method, "echo": req.data}))]
         if isinstance(req, RefreshRequest):
             return [Reply(cmd.id, RefreshResult(expires=self.ttl > 0, ttl=self.ttl))]

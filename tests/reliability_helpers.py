@@ -145,7 +145,8 @@ async def live_client(
     manager_kwargs: dict[str, Any] | None = None,
     **bridge_kwargs: Any,
 ) -> AsyncIterator[LiveClient]:
-    """A WebSocketManager bridged to a live store, connected (unless ``connect=False``)."""
+    """A WebSocketManager bridged to a live store, connected and loaded (unless
+    ``connect=False``)."""
     manager = WebSocketManager(
         url,
         token=token() if tok is None else tok,
@@ -160,6 +161,7 @@ async def live_client(
         if connect:
             async with asyncio.timeout(WAIT):
                 await manager.connect()
+                await bridge.wait_loaded()  # the store holds the server's state now
         yield LiveClient(manager, bridge, store)
     finally:
         await bridge.aclose()

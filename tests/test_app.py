@@ -21,6 +21,7 @@ from reactive_aiops.core import Dispatch, StoreAPI
 from reactive_aiops.core.connection import (
     Connected,
     ConnectionLost,
+    DuplicatesDropped,
     ResyncRequired,
     Status,
 )
@@ -154,6 +155,17 @@ def test_command_times_out_on_the_injected_clock() -> None:
     store.dispatch(Connected(clock(), "x"))
     assert store.state.optimistic.revert_reason("c") == "timeout"
     assert store.state.anomalies["a1"].state is AnomalyState.OPEN
+
+
+def test_one_duplicate_figure_counts_the_protocol_and_the_store_dedupe() -> None:
+    store = create_live_store(event_table=EMPTY_TABLE, clock=ManualClock())
+    store.dispatch(DuplicatesDropped("anomalies", 2))  # the client protocol dropped two
+    store.dispatch(_event(1))
+    store.dispatch(_event(1))  # the store's dedupe drops this one (same offset)
+    store.dispatch(_event(2, "e1"))  # ... and this one (same event id)
+    state = store.state
+    assert state.dedupe.duplicates == 2
+    assert state.connection.health.duplicates_dropped_total == 2 + 2
 
 
 def test_middleware_order_extra_then_log_then_dedupe() -> None:

@@ -25,6 +25,8 @@ from reactive_aiops.core.connection import (
     message_age,
     retry_in,
 )
+from reactive_aiops.core.dedupe import DuplicateDropped
+from reactive_aiops.core.events import EventMeta
 
 
 def fold(*actions: object) -> ConnectionState:
@@ -73,7 +75,8 @@ def test_health() -> None:
     health = state.health
     assert health.latency == pytest.approx(0.1 + 0.125 * (0.02 - 0.1))
     assert health.latency_last == 0.020
-    assert (health.duplicates_dropped, health.resyncs) == (3, 3)
+    assert (health.duplicates_dropped_total, health.resyncs) == (3, 3)
+    assert health.duplicates_dropped == 3  # the former name reads the same figure
     assert dict(state.resyncs) == {"a": 2, "b": 1}
     assert (health.last_message_at, health.messages_per_second) == (2.5, 12.0)
     assert message_age(state, 4.0) == 1.5
@@ -110,6 +113,11 @@ actions = st.one_of(
     st.builds(Disconnected, st.floats(0, 100)),
     st.builds(LatencyMeasured, st.floats(0, 100), st.floats(0, 5)),
     st.builds(DuplicatesDropped, st.sampled_from("ab"), st.integers(1, 3)),
+    st.builds(
+        DuplicateDropped,
+        st.builds(EventMeta, st.sampled_from("ab"), st.just("t")),
+        st.sampled_from(["duplicate_offset", "duplicate_id", "too_old"]),
+    ),
     st.builds(ResyncRequired, st.sampled_from("ab"), st.text(max_size=3)),
 )
 
@@ -122,6 +130,8 @@ def test_counters_only_grow_and_match_the_actions(acts: list[object]) -> None:
     assert (
         h.resyncs == sum(isinstance(a, ResyncRequired) for a in acts) == sum(state.resyncs.values())
     )
-    assert h.duplicates_dropped == sum(a.count for a in acts if isinstance(a, DuplicatesDropped))
+    assert h.duplicates_dropped_total == sum(
+        a.count for a in acts if isinstance(a, DuplicatesDropped)
+    ) + sum(isinstance(a, DuplicateDropped) for a in acts)
     if acts and isinstance(acts[-1], ConnectionFailed):
         assert state.status is Status.FAILED

@@ -237,7 +237,7 @@ async def test_server_restart_without_history_resyncs_each_channel_from_history(
 
 
 @pytest.mark.asyncio
-async def test_custom_reload_is_called_once_per_resync() -> None:
+async def test_custom_reload_is_called_once_initially_and_once_per_resync() -> None:
     calls: list[tuple[str, str]] = []
 
     async def reload(channel: str, reason: str) -> list[object]:
@@ -247,13 +247,14 @@ async def test_custom_reload_is_called_once_per_resync() -> None:
     async with server_behind_proxy() as (server, proxy), live_client(
         proxied_url(server, proxy), channels=("anomalies",), reload=reload
     ):
+        assert calls == [("anomalies", "initial load")]
         await wait_until(lambda: server.core.broker.subscriber_count("anomalies") == 1)
         proxy.cut()
         await server.restart(keep_history=False)
-        await wait_until(lambda: bool(calls))
+        await wait_until(lambda: len(calls) > 1)
         await wait_until(lambda: server.core.broker.subscriber_count("anomalies") == 1)
-        assert [c for c, _ in calls] == ["anomalies"]
-        assert "epoch changed" in calls[0][1] or "not recovered" in calls[0][1]
+        assert [c for c, _ in calls] == ["anomalies", "anomalies"]
+        assert "epoch changed" in calls[1][1] or "not recovered" in calls[1][1]
 
 
 def test_publication_action_keeps_bad_input_with_a_reason() -> None:

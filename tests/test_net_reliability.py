@@ -14,6 +14,7 @@ import pytest
 from reactivex import abc
 from reliability_helpers import (
     SECRET,
+    WAIT,
     AppliedLog,
     anomaly_payload,
     envelope,
@@ -146,13 +147,17 @@ async def test_history_lost_on_restart_resyncs_once_per_channel_and_drops_the_ol
         await server.restart(keep_history=False)  # the history dies with the process
         proxy.accept_again()
         await wait_until(lambda: sum(live.store.state.connection.resyncs.values()) == 3)
+        # published after the reload: each arrives as an event (one published during the
+        # reload may come inside the snapshot instead, which is right but not countable here)
+        async with asyncio.timeout(WAIT):
+            await live.bridge.wait_loaded()
         after = await _publish_stream(server, 0, 1000, "new")
         await wait_until(lambda: len(applied.ids("anomalies")) == 2000, what="new events")
         await asyncio.sleep(0.05)
         ids = applied.ids("anomalies")
         assert ids == before + after
         assert not set(lost) & set(ids)
-        resynced = [m for m in applied.metas[len(before) :] if m.channel == "anomalies"]
+        resynced = [m for m in applied.metas if m.channel == "anomalies"][len(before) :]
         assert {m.epoch for m in resynced} == {server.core.broker.position("anomalies")[1]}
         assert old_epoch not in {m.epoch for m in resynced}
         assert dict(live.store.state.connection.resyncs) == {c: 1 for c in AIOPS_CHANNELS}
@@ -373,12 +378,12 @@ async def _storm(policy: BackoffPolicy, clients: int = 200) -> tuple[int, int, f
 
 @pytest.mark.asyncio
 async def test_reconnect_storm_of_200_clients_with_the_default_backoff() -> None:
-    # the production policy (first window [0, 1 s]); only the healthy-reset is shortened
-    attempts, worst, spread = await _storm(BackoffPolicy(reset_after=1.0))
+    # the production policy, as shipped (first windows [0, 1 s], reset after 1 s up)
+    attempts, worst, spread = await _storm(BackoffPolicy())
     _figure("storm (default backoff): attempts / worst 100 ms / spread",
             (attempts, worst, round(spread, 3)))
     assert attempts >= 200
-    assert worst <= 200 // 4
+    assert worst < attempts / 4  # under 25 % of the attempts in any 100 ms
 
 
 @pytest.mark.asyncio

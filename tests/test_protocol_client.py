@@ -216,7 +216,9 @@ def test_connect_timeout_reconnects() -> None:
 
 
 def test_backoff_grows_with_full_jitter_and_caps() -> None:
-    config = ClientConfig(backoff=BackoffPolicy(initial=0.5, maximum=4.0, reset_after=10))
+    config = ClientConfig(
+        backoff=BackoffPolicy(initial=0.5, maximum=4.0, reset_after=10, flat=1)
+    )
     h = Harness(config, rand=0.5)
     h.p.start(h.clock.now)
     retries = []
@@ -799,3 +801,21 @@ def test_any_server_text_never_raises(frames: list[str]) -> None:
                 h.connect()
     got = delivered(h, "a")
     assert got == sorted(set(got))
+
+
+def test_after_connect_the_next_deadline_is_the_health_window_not_the_connect_timeout() -> None:
+    # The driver sleeps until next_deadline(); while connecting that is the connect timeout, so
+    # it must look again when Connected arrives (net.client wakes its timers on it): from then
+    # on the health samples and the heartbeat are due much sooner.
+    config = ClientConfig(connect_timeout=60.0, health_interval=1.0, max_server_ping_delay=1.0)
+    h = Harness(config)
+    h.p.start(h.clock.now)
+    h.open()
+    assert h.p.next_deadline() == h.clock.now + 60.0
+    h.server(Reply(1, ConnectResult(client="c1", ping=1)))
+    assert h.p.next_deadline() == h.clock.now + 1.0
+    h.clock.advance(1.0)
+    sampled = h.tick_to(h.clock.now)
+    assert any(isinstance(e, HealthSampled) for e in sampled)
+    h.tick_to(h.clock.now + 1.0)  # silence: ping 1 s + 1 s grace since the connect reply
+    assert h.of(CloseTransport)[-1].reason == "no ping"

@@ -10,7 +10,8 @@ from reactive_aiops.wire import Error, Publication, SubscribeResult, Unsubscribe
 
 
 def make() -> Subscriptions:
-    return Subscriptions(BackoffPolicy(initial=1.0, maximum=4.0), rand=lambda: 1.0)
+    # one flat window, so the second retry shows the growth
+    return Subscriptions(BackoffPolicy(initial=1.0, maximum=4.0, flat=1), rand=lambda: 1.0)
 
 
 def test_references() -> None:

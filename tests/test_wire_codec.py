@@ -350,6 +350,25 @@ def test_bad_client_frames_raise_typed_errors(frame: str, fragment: str) -> None
         decode_commands(frame)
 
 
+@pytest.mark.parametrize("offset", [-1, -(2**63), 2**64])
+def test_a_recovery_offset_outside_uint64_is_refused_both_ways(offset: int) -> None:
+    # a negative offset is as wrong as 2**64: both ends refuse it at decode
+    recover = (
+        f'{{"id":2,"subscribe":{{"channel":"a","recover":true,"epoch":"e","offset":{offset}}}}}'
+    )
+    since = f'{{"id":3,"history":{{"channel":"a","since":{{"offset":{offset},"epoch":"e"}}}}}}'
+    for frame in (recover, since):
+        with pytest.raises(ProtocolError):
+            decode_commands(frame)
+    for frame in (
+        f'{{"id":1,"subscribe":{{"offset":{offset},"epoch":"e"}}}}',
+        f'{{"push":{{"channel":"a","pub":{{"data":{{}},"offset":{offset},"tags":{{}}}}}}}}',
+    ):
+        with pytest.raises(ProtocolError):
+            decode_replies(frame)
+    assert decode_commands(recover.replace(str(offset), "18446744073709551615"))
+
+
 def test_error_keeps_the_messages_decoded_before_the_bad_line() -> None:
     frame = '{"id":1,"rpc":{"method":"m"}}\n{}\n{"id":2,"nope":{}}\n{"id":3,"rpc":{}}'
     with pytest.raises(ProtocolError) as info:

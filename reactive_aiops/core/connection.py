@@ -23,6 +23,7 @@ import attrs
 import immutables
 
 from reactive_aiops.core.actions import action
+from reactive_aiops.core.dedupe import DuplicateDropped
 
 #: Weight of a new latency sample in the smoothed latency (like TCP's SRTT, alpha = 1/8).
 LATENCY_ALPHA = 0.125
@@ -50,8 +51,18 @@ class ConnectionHealth:
     last_message_at: float | None = None
     reconnects: int = 0
     messages_per_second: float = 0.0
-    duplicates_dropped: int = 0
+    #: Every duplicate delivery dropped on the way in, whichever layer dropped it: the client
+    #: protocol's offset check (:class:`DuplicatesDropped`, also the bridge's snapshot merge)
+    #: and the store's dedupe (``core.dedupe.DuplicateDropped``). The store's
+    #: ``state.dedupe`` keeps the breakdown of the latter by reason.
+    duplicates_dropped_total: int = 0
     resyncs: int = 0
+
+    @property
+    def duplicates_dropped(self) -> int:
+        """Former name of :attr:`duplicates_dropped_total` (which then counted only the
+        protocol's drops); kept so existing readers see the complete figure."""
+        return self.duplicates_dropped_total
 
 
 @attrs.frozen
@@ -137,8 +148,8 @@ class HealthSampled:
 
 @action(name="connection.duplicates_dropped")
 class DuplicatesDropped:
-    """``count`` publications of ``channel`` were dropped because their offset was already
-    applied."""
+    """``count`` publications of ``channel`` were dropped before the store because their offset
+    was already applied (the protocol's position check, the bridge's snapshot merge)."""
 
     channel: str
     count: int = 1
@@ -184,6 +195,11 @@ CONNECTION_ACTIONS = (
 )
 
 
+#: What the reducer reacts to: the connection actions, and the store dedupe's drops (counted
+#: into the one duplicate figure).
+_HANDLED = (*CONNECTION_ACTIONS, DuplicateDropped)
+
+
 def _idle(health: ConnectionHealth) -> ConnectionHealth:
     # No link, no traffic: a stale rate would read as a live one.
     return (
@@ -199,7 +215,7 @@ def connection_reducer(state: ConnectionState | None, act: object) -> Connection
     """Fold one action into the slice; unknown actions return ``state`` itself (identity)."""
     if state is None:
         state = ConnectionState()
-    elif not isinstance(act, CONNECTION_ACTIONS):
+    elif not isinstance(act, _HANDLED):
         # The usual case (every server event goes through here): one check, not nine class
         # patterns in turn.
         return state
@@ -266,8 +282,11 @@ def connection_reducer(state: ConnectionState | None, act: object) -> Connection
                 state, health=attrs.evolve(health, last_message_at=last, messages_per_second=rate)
             )
         case DuplicatesDropped(count=count):
-            new_health = attrs.evolve(health, duplicates_dropped=health.duplicates_dropped + count)
-            return attrs.evolve(state, health=new_health)
+            total = health.duplicates_dropped_total + count
+            return attrs.evolve(state, health=attrs.evolve(health, duplicates_dropped_total=total))
+        case DuplicateDropped():
+            total = health.duplicates_dropped_total + 1
+            return attrs.evolve(state, health=attrs.evolve(health, duplicates_dropped_total=total))
         case ResyncRequired(channel=channel):
             return attrs.evolve(
                 state,

@@ -258,17 +258,18 @@ def dedupe_stats(
 ) -> Callable[[Any, object], Any]:
     """Enhance ``reducer`` to keep a :class:`DedupeStats` in ``field`` of the root state.
 
-    Counts :class:`DuplicateDropped` (not passed on) and ``UnknownEvent``/``MalformedEvent``
-    (passed on to ``reducer`` too). The root must be a frozen attrs class (or a ``dict``) with
-    that field; a missing field raises ``TypeError`` naming it. The result carries
+    Counts :class:`DuplicateDropped`, ``UnknownEvent`` and ``MalformedEvent``, each passed on to
+    ``reducer`` too (the connection slice counts the first in its duplicate figure). The root
+    must be a frozen attrs class (or a ``dict``) with that field; a missing field raises
+    ``TypeError`` naming it. The result carries
     ``reduce_many`` (:mod:`reactive_aiops.core.batching`): uncounted actions reach ``reducer``
     in runs.
     """
 
     def enhanced(state: Any, act: object) -> Any:
         if isinstance(act, DuplicateDropped):
-            if state is None:
-                state = reducer(None, act)
+            # Passed on too: the connection slice adds it to its one duplicate figure.
+            state = reducer(state, act)
             stats = _get(state, field)
             if act.reason == TOO_OLD:
                 stats = attrs.evolve(stats, too_old=stats.too_old + 1, last_dropped=act.dropped)

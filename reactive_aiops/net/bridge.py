@@ -5,13 +5,14 @@ What flows where::
     manager.events ─┬─ connection actions (Connecting, Connected, ConnectionLost, ConnectionFailed,
                     │   LatencyMeasured, HealthSampled, DuplicatesDropped, ResyncRequired, ...)
                     │     -> store.dispatch(...)            (the ``connection`` slice)
-                    ├─ Subscribed(channel, result)  -> remembers the channel's epoch
+                    ├─ Subscribed(channel, result)  -> remembers the channel's epoch; the
+                    │     first one of a channel: hold it and load it (below)
                     ├─ PublicationReceived(channel, pub)
+                    │     -> (held while the channel loads; dropped if the load has it)
                     │     -> ServerEvent(EventMeta(channel, type, v, id, offset, epoch,
                     │                              command_id, ts), payload)
                     │     -> store: dedupe (channel+epoch+offset, event id) -> event table
-                    └─ ResyncRequired(channel)  -> await reload(channel, reason)
-                                                -> store.dispatch_batch(snapshot actions)
+                    └─ ResyncRequired(channel)  -> hold the channel and load it again
 
     store.dispatch(AcknowledgeAnomaly(...))   (any command of aiops.COMMAND_TYPES)
         -> bridge middleware: Optimistic(command, txn_id=command.command_id)   (applied at once)
@@ -30,14 +31,16 @@ server applies each id at most once, and ``command_timeout`` (from issue time) b
 ``"revert"`` reverts every pending command at once with reason ``"connection_lost"`` (a later
 reply still commits the server's result: the journal treats it as a late commit).
 
-Resync: when a channel's stream has a hole (server restarted without its history, a gap, an
-epoch change) the client emits ``ResyncRequired`` once; the bridge then calls ``reload(channel,
-reason)`` and dispatches the actions it returns as one batch. The default,
-:func:`history_reload`, asks *our* server for the channel's retained history (the ``history``
-command, no limit) and replays it as server events -- dedupe drops what was already applied.
-Our server has no snapshot RPC, so that is a complete snapshot only while the history still holds
-every change of the stream (``history_size``/``history_ttl``); an application with a snapshot
-endpoint passes its own ``reload`` (returning e.g. ``AnomaliesLoaded``/``DetectorsLoaded``).
+Loads (net.loader, net.resync): on a channel's first subscribe and after every resync (a hole
+in its stream: the server restarted without its history, a gap, an epoch change) the bridge
+holds the channel's live publications and loads it: ``aiops.snapshot`` for the AIOps channels
+(their state and the stream position it was read at), the ``history`` command for other
+channels or a server without that RPC, or the application's ``reload(channel, reason)``. The
+load is dispatched as one batch followed by the held publications above its position, in offset
+order; those at or below it are dropped (counted in ``DuplicatesDropped``). The store thus sees
+one contiguous, ordered sequence per channel and epoch. :meth:`StoreBridge.wait_loaded` waits
+for the loads; :attr:`StoreBridge.reload_errors` lists failures (temporary ones are retried).
+The per-publication cost of all this, when nothing loads, is one truth test of an empty dict.
 
 Threading: use the bridge, the manager and the store from one event loop. Commands dispatched
 from another thread are handed to the loop with ``call_soon_threadsafe``.
@@ -48,7 +51,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 import cattrs
@@ -68,6 +71,7 @@ from reactive_aiops.core import Batch, Dispatch, StoreAPI
 from reactive_aiops.core.connection import (
     CONNECTION_ACTIONS,
     ConnectionLost,
+    DuplicatesDropped,
     ResyncRequired,
 )
 from reactive_aiops.core.events import EventMeta, MalformedEvent, ServerEvent
@@ -80,7 +84,9 @@ from reactive_aiops.core.optimistic import (
     TransactionReverted,
 )
 from reactive_aiops.net.client import WebSocketManager
-from reactive_aiops.protocol import ClientError, PublicationReceived, SubscriptionFailed
+from reactive_aiops.net.loader import ChannelLoader, Reload
+from reactive_aiops.net.resync import DROP, HOLD, ChannelGates
+from reactive_aiops.protocol import PublicationReceived, SubscriptionFailed
 from reactive_aiops.protocol.errors import ClientClosed, CommandTimeout, OutboxFull, ReplyError
 from reactive_aiops.protocol.events import Subscribed
 from reactive_aiops.wire import HistoryRequest, HistoryResult, Publication
@@ -104,9 +110,6 @@ __all__ = [
 
 #: The channels a dashboard needs: every detector, every anomaly, the system health.
 AIOPS_CHANNELS: tuple[str, ...] = (CHANNEL_DETECTORS, CHANNEL_ANOMALIES, CHANNEL_HEALTH)
-
-#: ``reload(channel, reason)`` -> the actions that bring the store up to date for ``channel``.
-Reload = Callable[[str, str], Awaitable[Iterable[object]]]
 
 LostPolicy = Literal["keep", "revert"]
 
@@ -140,7 +143,8 @@ def publication_action(channel: str, pub: Publication, epoch: str) -> object:
 
 
 def history_reload(manager: WebSocketManager) -> Reload:
-    """A ``reload`` for our server: replay the channel's retained history (see module doc)."""
+    """A ``reload`` that replays the channel's retained history as server events (the bridge's
+    default loader does this itself for channels ``aiops.snapshot`` does not cover)."""
 
     async def reload(channel: str, reason: str) -> list[object]:
         result = await manager.call(HistoryRequest(channel=channel, limit=-1))
@@ -159,7 +163,8 @@ class StoreBridge:
     ``channels``) and ``await manager.connect()``. ``await bridge.aclose()`` releases the
     channels and waits for the bridge's tasks; it does not close the manager.
 
-    ``reload`` defaults to :func:`history_reload`; ``on_connection_lost`` is ``"keep"`` or
+    ``reload`` replaces the default loader (module doc) with the application's own;
+    ``on_connection_lost`` is ``"keep"`` or
     ``"revert"`` (module doc); ``command_timeout`` overrides the client's per-command timeout for
     commands; ``converter`` decodes RPC reply entities (default: the strict AIOps converter).
     """
@@ -180,7 +185,6 @@ class StoreBridge:
             )
         self.manager = manager
         self.channels: tuple[str, ...] = tuple(dict.fromkeys(channels))
-        self._reload = reload if reload is not None else history_reload(manager)
         self._policy = on_connection_lost
         self._command_timeout = command_timeout
         self._converter = converter if converter is not None else aiops_converter()
@@ -190,10 +194,24 @@ class StoreBridge:
         self._subscriptions: list[abc.DisposableBase] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._epochs: dict[str, str] = {}
+        self._gates = ChannelGates()
+        self._loader = ChannelLoader(
+            manager,
+            self._gates,
+            self._epochs,
+            apply=self._apply_load,
+            to_action=publication_action,
+            converter=self._converter,
+            reload=reload,
+            timeout=command_timeout,
+        )
+        self._loader.on_loaded = self._check_settled
+        self._settled = asyncio.Event()
         #: channels the server refused for good: channel -> (code, reason)
         self.failed_channels: dict[str, tuple[int, str]] = {}
-        #: reload failures, in order: (channel, description); the store keeps what it had
-        self.reload_errors: list[tuple[str, str]] = []
+        #: load failures, oldest first (the newest 100): (channel, description); the store
+        #: keeps what it had, and a temporary failure is retried
+        self.reload_errors: list[tuple[str, str]] = self._loader.errors
 
     # -- store side ----------------------------------------------------------------------------
 
@@ -219,8 +237,36 @@ class StoreBridge:
 
     @property
     def pending_tasks(self) -> int:
-        """RPCs and reloads in flight."""
-        return len(self._tasks)
+        """RPCs in flight, and the load task while it runs."""
+        return len(self._tasks) + (1 if self._loader.busy else 0)
+
+    @property
+    def loading(self) -> frozenset[str]:
+        """Channels being loaded now (their live publications are held until the load)."""
+        return self._gates.loading_channels
+
+    @property
+    def loads(self) -> int:
+        """Channel loads applied so far (initial loads and resync reloads)."""
+        return self._loader.loads
+
+    def _settled_now(self) -> bool:
+        loaded = self._loader.loaded
+        return not self._loader.busy and all(
+            c in loaded or c in self.failed_channels for c in self.channels
+        )
+
+    def _check_settled(self) -> None:
+        if self._settled_now():
+            self._settled.set()
+
+    async def wait_loaded(self) -> None:
+        """Wait until each of :attr:`channels` was loaded (or refused by the server) and no
+        load is in progress: the store then holds the server's state. Bound it with
+        ``asyncio.timeout``."""
+        while not self._settled_now():
+            self._settled.clear()
+            await self._settled.wait()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -246,6 +292,7 @@ class StoreBridge:
         subscriptions, self._subscriptions = self._subscriptions, []
         for sub in subscriptions:
             sub.dispose()
+        await self._loader.aclose()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -267,10 +314,13 @@ class StoreBridge:
 
     def _on_events(self, events: list[Any]) -> None:
         run: list[object] = []
+        gates = self._gates.active  # empty unless a channel loads: one truth test per event
         for event in events:
             if type(event) is PublicationReceived:
                 channel = event.channel
                 epoch = self._epochs.get(channel, "")
+                if gates and channel in gates and self._gated(channel, event.publication, epoch):
+                    continue
                 run.append(publication_action(channel, event.publication, epoch))
                 if channel == CHANNEL_HEALTH:
                     # Health updates are samples (the dashboard plots every one): each ends
@@ -305,33 +355,49 @@ class StoreBridge:
             # Delivery goes on (as the manager does for a raising observer).
             _log.exception("error while delivering %s", type(item).__name__)
 
+    def _gated(self, channel: str, pub: Publication, epoch: str) -> bool:
+        """A publication of a channel that loads (held) or just loaded (dropped if the load
+        already has it). True if it must not be applied now."""
+        outcome = self._gates.offer(channel, pub, epoch)
+        if outcome == HOLD:
+            return True
+        if outcome == DROP:
+            self._guarded(self._dispatch, DuplicatesDropped(channel, 1))
+            return True
+        return False
+
     def _on_event(self, event: object) -> None:
         if isinstance(event, PublicationReceived):
             channel = event.channel
-            self._dispatch(
-                publication_action(channel, event.publication, self._epochs.get(channel, ""))
-            )
+            epoch = self._epochs.get(channel, "")
+            pub = event.publication
+            if not (channel in self._gates.active and self._gated(channel, pub, epoch)):
+                self._dispatch(publication_action(channel, pub, epoch))
         elif isinstance(event, Subscribed):
-            self._epochs[event.channel] = event.result.epoch
-            self.failed_channels.pop(event.channel, None)
+            channel = event.channel
+            self._epochs[channel] = event.result.epoch
+            self.failed_channels.pop(channel, None)
+            if channel not in self._loader.loaded and not self._gates.loading(channel):
+                self._loader.want(channel, "initial load")
+            elif self._gates.loading(channel):
+                self._gates.hold(channel, event.result.epoch)  # a new epoch drops the held
         elif isinstance(event, CONNECTION_ACTIONS):
             self._dispatch(event)
             if isinstance(event, ResyncRequired):
-                self._spawn(self._resync(event.channel, event.reason))
+                self._loader.want(event.channel, event.reason)
             elif isinstance(event, ConnectionLost) and self._policy == "revert":
                 self._dispatch(RevertPending(CONNECTION_LOST))
         elif isinstance(event, SubscriptionFailed):
             self.failed_channels[event.channel] = (event.code, event.reason)
+            self._gates.forget(event.channel)
+            self._check_settled()
 
-    async def _resync(self, channel: str, reason: str) -> None:
-        try:
-            actions = list(await self._reload(channel, reason))
-        except (ClientError, OSError, TypeError, ValueError) as exc:
-            self.reload_errors.append((channel, f"{type(exc).__name__}: {exc}"))
-            return
+    def _apply_load(self, channel: str, actions: list[object], dropped: int) -> None:
+        if dropped:
+            self._guarded(self._dispatch, DuplicatesDropped(channel, dropped))
         if actions:
             # one batch: all or nothing, one notification (as Store.dispatch_batch)
-            self._dispatch(Batch(tuple(actions)))
+            self._dispatch_run(actions)
 
     # -- commands ------------------------------------------------------------------------------
 

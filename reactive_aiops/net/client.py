@@ -20,22 +20,26 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
 import reactivex
 from reactivex import abc
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from reactive_aiops.core.connection import (
+    Connected,
     ConnectionAction,
     ConnectionHealth,
     ConnectionState,
 )
 from reactive_aiops.net.client_streams import ClientStreams, SubscriptionError, describe
+from reactive_aiops.net.endpoints import FATAL_HTTP_STATUSES, Endpoints, open_failure
 from reactive_aiops.protocol import (
     ClientCode,
     ClientConfig,
@@ -60,6 +64,8 @@ from reactive_aiops.wire import (
     RPCResult,
 )
 
+__all__ = ["FATAL_HTTP_STATUSES", "TokenFetcher", "WebSocketManager"]
+
 logger = logging.getLogger(__name__)
 
 TokenFetcher = Callable[[], Awaitable[str]]
@@ -68,8 +74,6 @@ TokenFetcher = Callable[[], Awaitable[str]]
 #: run other callbacks (well under a 60 fps frame).
 YIELD_EVERY = 0.002
 
-#: HTTP statuses at the handshake that retrying cannot fix.
-FATAL_HTTP_STATUSES = frozenset({400, 401, 403, 404, 405, 410, 426})
 
 _NON_ACTIONS = (
     PublicationReceived,
@@ -85,7 +89,9 @@ _NON_ACTIONS = (
 class WebSocketManager:
     """A Centrifuge v2 JSON client connection that reconnects, recovers and resyncs.
 
-    ``url``: the WebSocket endpoint (Centrifugo: ``ws://host:8000/connection/websocket``).
+    ``url``: the WebSocket endpoint (Centrifugo: ``ws://host:8000/connection/websocket``), or
+    several, tried in order with failover (net.endpoints). ``wss://`` verifies certificates by
+    default; ``ca_file`` (PEM) trusts a private CA, ``ssl_context`` sets the TLS policy.
     ``token``: connection token; ``get_token``: async callable returning a fresh one (used when
     ``token`` is empty, after "token expired" at connect -- once -- and to refresh before
     expiry). ``config``: protocol knobs (backoff, timeouts, outbox size...). ``clock`` (seconds)
@@ -100,7 +106,7 @@ class WebSocketManager:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         token: str = "",
         get_token: TokenFetcher | None = None,
@@ -113,11 +119,13 @@ class WebSocketManager:
         max_size: int = DEFAULT_MAX_FRAME,
         max_queue: int = 16,
         headers: Mapping[str, str] | None = None,
+        ca_file: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         config = config or ClientConfig()
         if get_token is not None and not config.has_token_fetcher:
-            config = _with_fetcher(config)
-        self.url = url
+            config = attrs.evolve(config, has_token_fetcher=True)
+        self._endpoints = Endpoints(url, ca_file=ca_file, ssl_context=ssl_context)
         self._get_token = get_token
         self._clock = clock
         self._open_timeout = open_timeout
@@ -136,6 +144,16 @@ class WebSocketManager:
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._connected = asyncio.Event()
+
+    @property
+    def url(self) -> str:
+        """The endpoint the client is connected to, or tries next."""
+        return self._endpoints.current
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Every endpoint, in failover order."""
+        return self._endpoints.urls
 
     # -- streams ---------------------------------------------------------------------------
 
@@ -330,34 +348,21 @@ class WebSocketManager:
         if not protocol.transport_opening(self._clock()):
             return
         self._process()
+        endpoints = self._endpoints
         try:
-            ws = await connect(
-                self.url,
-                compression=None,
+            ws = await endpoints.open(
                 max_size=self._max_size,
                 max_queue=self._max_queue,
                 open_timeout=self._open_timeout,
                 close_timeout=self._close_timeout,
-                ping_interval=None,
-                proxy=None,
-                additional_headers=self._headers or None,
+                headers=self._headers,
             )
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            protocol.transport_failed(
-                self._clock(),
-                f"HTTP {status} at handshake",
-                code=ClientCode.HANDSHAKE_REJECTED,
-                fatal=status in FATAL_HTTP_STATUSES,
-            )
-            self._process()
-            return
-        except InvalidURI as exc:
-            protocol.transport_failed(self._clock(), describe(exc), fatal=True)
-            self._process()
-            return
         except (OSError, TimeoutError, WebSocketException) as exc:
-            protocol.transport_failed(self._clock(), describe(exc))
+            reason, code, fatal = open_failure(exc)
+            immediate = not fatal and endpoints.failed()
+            protocol.transport_failed(
+                self._clock(), reason, code=code, fatal=fatal, immediate=immediate
+            )
             self._process()
             return
         self._ws = ws
@@ -392,6 +397,7 @@ class WebSocketManager:
             self._ws = None
             if ws.state.name != "CLOSED":
                 ws.transport.abort()
+        endpoints.closed(code)
         protocol.transport_closed(self._clock(), code, reason)
         self._process()
 
@@ -451,11 +457,17 @@ class WebSocketManager:
                 self._spawn(self._close_socket(self._ws, event))
         elif isinstance(event, RefreshNeeded):
             self._spawn(self._refresh())
+        elif isinstance(event, Connected):
+            self._endpoints.connected()
         elif isinstance(event, SubscriptionFailed):
             self._streams.fail_channel(
                 event.channel, SubscriptionError(event.channel, event.code, event.reason)
             )
         self._streams.apply(event, not isinstance(event, _NON_ACTIONS))
+        # Anything but a publication may have moved a deadline earlier (Connected starts the
+        # heartbeat and the health window; a reply may schedule a retry): the timers task may
+        # be asleep until a later one (e.g. the connect timeout), so let it look again.
+        self._wake.set()
 
     async def _close_socket(self, ws: ClientConnection, close: CloseTransport) -> None:
         if close.abort:
@@ -492,8 +504,3 @@ def _close_info(ws: ClientConnection) -> tuple[int, str]:
     code = ws.close_code
     return (1006, "connection lost") if code is None else (code, ws.close_reason or "")
 
-
-def _with_fetcher(config: ClientConfig) -> ClientConfig:
-    import attrs
-
-    return attrs.evolve(config, has_token_fetcher=True)

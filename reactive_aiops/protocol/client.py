@@ -251,15 +251,17 @@ class ClientProtocol:
         *,
         code: int = ClientCode.TRANSPORT_CLOSED,
         fatal: bool = False,
+        immediate: bool = False,
     ) -> None:
         """Opening the socket failed (network error, HTTP status). ``fatal`` for 401/403-like
-        rejections: the client then stops in FAILED instead of retrying."""
+        rejections: the client then stops in FAILED instead of retrying. ``immediate``: retry
+        at once, without a backoff delay (the driver fails over to another endpoint)."""
         if self.phase is not Phase.OPENING:
             return
         if fatal:
             self._fail(now, code, reason, close=False)
         else:
-            self._schedule_reconnect(now, code, reason)
+            self._schedule_reconnect(now, code, reason, immediate)
 
     def transport_closed(self, now: float, code: int, reason: str) -> None:
         """The socket is closed (by either side). Decides: reconnect, or stay stopped/failed."""

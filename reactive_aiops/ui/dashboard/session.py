@@ -3,9 +3,8 @@
 :func:`open_session` is what the dashboard, the headless run, the tests and the latency
 benchmark share: with no URL it starts the embedded server with the simulated source on the
 running loop and mints an operator token for it; then it builds the live store, connects the
-``WebSocketManager`` through the bridge, loads each channel's retained history (the server's
-picture of the present: detectors, open anomalies, the last health) and yields a
-:class:`Session`. Leaving the block closes
+``WebSocketManager`` through the bridge, waits until the bridge loaded the server's state
+(detectors, open anomalies, the last health) and yields a :class:`Session`. Leaving the block closes
 the client and stops the server.
 """
 
@@ -115,18 +114,6 @@ async def open_session(
         yield session
 
 
-async def _initial_load(
-    store: Store[AppState], reload: Callable[[str, str], Any], channels: tuple[str, ...]
-) -> None:
-    # The server has no snapshot RPC: what a channel's retained history holds is the best
-    # picture of the present. Replaying it is safe alongside live events -- dedupe drops
-    # re-deliveries, and versions (health: timestamps) keep older copies from winning.
-    for channel in channels:
-        actions = list(await reload(channel, "initial load"))
-        if actions:
-            store.dispatch_batch(actions)
-
-
 @contextlib.asynccontextmanager
 async def _connect(
     url: str,
@@ -141,7 +128,7 @@ async def _connect(
     import asyncio
 
     from reactive_aiops.app import create_live_store
-    from reactive_aiops.net.bridge import StoreBridge, history_reload
+    from reactive_aiops.net.bridge import StoreBridge
     from reactive_aiops.net.client import WebSocketManager
 
     client = WebSocketManager(url, token=token, config=client_config)
@@ -152,7 +139,7 @@ async def _connect(
     try:
         async with asyncio.timeout(within):
             await client.connect()
-            await _initial_load(store, history_reload(client), channels)
+            await bridge.wait_loaded()  # the bridge loads the server's state (aiops.snapshot)
         yield Session(store=store, client=client, bridge=bridge, url=url)
     finally:
         await bridge.aclose()
