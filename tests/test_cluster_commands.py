@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from redis_helpers import RedisServer, figure, two_nodes
 from reliability_helpers import anomaly_payload, detector_payload, envelope, fast_config, token
+from server_helpers import RawClient
 
 from reactive_aiops.net.client import WebSocketManager
 from reactive_aiops.protocol.errors import CommandTimeout, ReplyError
@@ -214,8 +215,6 @@ async def test_1000_commands_with_retries_over_both_nodes_under_30_cuts_apply_on
 @pytest.mark.asyncio
 async def test_a_snapshot_on_one_node_is_the_state_at_its_position_while_another_publishes(
         redis_server: RedisServer) -> None:
-    from server_helpers import RawClient
-
     async with two_nodes(redis_server.url) as (a, b):
         count = 400
 

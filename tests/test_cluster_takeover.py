@@ -23,8 +23,10 @@ from redis_helpers import (
     node_process,
     wait_until,
 )
-from reliability_helpers import SECRET
+from reliability_helpers import SECRET, fast_config, token
 
+from reactive_aiops.net.client import WebSocketManager
+from reactive_aiops.protocol.errors import ReplyError
 from reactive_aiops.server.app import serve_embedded
 from reactive_aiops.server.broker import Publication
 from reactive_aiops.server.config import SimulationConfig
@@ -273,11 +275,6 @@ async def test_a_source_restarted_after_a_redis_outage_creates_no_anomaly_id_twi
 @pytest.mark.asyncio
 async def test_operator_commands_on_another_node_are_never_undone_by_the_source(
         redis_server: RedisServer) -> None:
-    from reliability_helpers import fast_config, token
-
-    from reactive_aiops.net.client import WebSocketManager
-    from reactive_aiops.protocol.errors import ReplyError
-
     url = redis_server.url
     sim = SimulationConfig.storm(300, seed=5)
     async with observing(url) as observer, serve_embedded(
