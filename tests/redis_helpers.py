@@ -383,6 +383,14 @@ class SubscribeLog:
         self._sub.dispose()
 
 
+async def connect_and_load(live: Any) -> None:
+    """Connect a ``live_client(..., connect=False)`` once the test's logs watch it, and wait
+    until its bridge loaded the server's state."""
+    async with asyncio.timeout(10):
+        await live.manager.connect()
+        await live.bridge.wait_loaded()
+
+
 def figure(name: str, value: object) -> None:
     """A measured figure for docs/reliability.md (shown with ``pytest -s``)."""
     print(f"FIGURE {name}: {value}")

@@ -18,6 +18,7 @@ from redis_helpers import (
     Publisher,
     RedisServer,
     SubscribeLog,
+    connect_and_load,
     figure,
     node_config,
     node_process,
@@ -41,9 +42,10 @@ async def test_the_clients_node_killed_mid_stream_loses_and_duplicates_nothing(
     kill_at = sorted(rng.sample(range(100, events - 100), kills))
     lost_codes: list[int] = []
     async with serve_embedded(node_config(url)) as a, node_process(
-            url, env, "--no-simulation") as b, live_client(b.url) as live:
+            url, env, "--no-simulation") as b, live_client(b.url, connect=False) as live:
         applied = AppliedLog(live.store)
         subscribes = SubscribeLog(live.manager)
+        await connect_and_load(live)
         losses = live.manager.events.subscribe(
             lambda e: lost_codes.append(e.code) if isinstance(e, ConnectionLost) else None)
         await wait_until(lambda: len(subscribes.entries) == 3, what="subscribed on B")

@@ -17,6 +17,7 @@ from redis_helpers import (
     Publisher,
     RedisServer,
     SubscribeLog,
+    connect_and_load,
     figure,
     http_publish,
     local_subscribers,
@@ -60,9 +61,10 @@ async def _publish(publisher: Publisher, port: int, first: int, count: int, tag:
 async def test_redis_restarted_with_aof_loses_nothing_and_the_client_recovers(
         redis_aof: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, "reactive_aiops.server.redis")
-    async with two_nodes(redis_aof.url) as (a, b), live_client(b.url) as live:
+    async with two_nodes(redis_aof.url) as (a, b), live_client(b.url, connect=False) as live:
         applied = AppliedLog(live.store)
         subscribes = SubscribeLog(live.manager)
+        await connect_and_load(live)
         await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), what="subscribed")
         publisher = Publisher(API_KEY)
         published = await _publish(publisher, a.port, 0, 300, "x")

@@ -13,6 +13,7 @@ from redis_helpers import (
     Publisher,
     RedisServer,
     SubscribeLog,
+    connect_and_load,
     figure,
     local_subscribers,
     node_config,
@@ -41,9 +42,10 @@ async def _stream_under_cuts(redis_url: str, events: int, client_cuts: int, lost
         to_b = await FaultProxy("127.0.0.1", b.port).start()
         to_a = await FaultProxy("127.0.0.1", a.port).start()
         try:
-            async with live_client(proxied_url(b, to_b)) as live:
+            async with live_client(proxied_url(b, to_b), connect=False) as live:
                 applied = AppliedLog(live.store)
                 subscribes = SubscribeLog(live.manager)
+                await connect_and_load(live)
                 await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), what="subscribed")
                 cut_at = set(rng.sample(range(1, events), client_cuts))
                 # the answer of these publishes is lost after Redis accepted them: the
@@ -130,9 +132,10 @@ async def test_nodes_losing_their_pubsub_link_repair_from_history(
     # one kill at a random point of each fifth of the stream (apart, so that each finds the
     # links back up: a kill during the nodes' reconnect backoff would find nothing to kill)
     kill_at = {rng.randrange(k * 200 + 20, k * 200 + 180) for k in range(kills)}
-    async with two_nodes(redis_server.url) as (a, b), live_client(b.url) as live:
+    async with two_nodes(redis_server.url) as (a, b), live_client(b.url, connect=False) as live:
         applied = AppliedLog(live.store)
         subscribes = SubscribeLog(live.manager)
+        await connect_and_load(live)
         await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), what="subscribed")
         publisher = Publisher(API_KEY)
         published: list[str] = []
@@ -183,9 +186,10 @@ async def test_a_client_behind_a_balancer_moves_to_the_other_node_and_recovers(
     async with two_nodes(redis_server.url) as (a, b):
         balancer = await FaultProxy("127.0.0.1", b.port).start()
         try:
-            async with live_client(proxied_url(b, balancer)) as live:
+            async with live_client(proxied_url(b, balancer), connect=False) as live:
                 applied = AppliedLog(live.store)
                 subscribes = SubscribeLog(live.manager)
+                await connect_and_load(live)
                 await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), what="on B")
                 publisher = Publisher(API_KEY)
                 published = []
