@@ -4,7 +4,7 @@ Without ``--url`` it starts the embedded server with the simulated source, like 
 ``--url`` the token comes from ``--token`` or ``$REACTIVE_AIOPS_TOKEN`` (the flag shows in
 ``ps``). Loopback by default, where the local user is the operator; on any other ``--host`` the
 page asks for a login, and a users file (``--users-file`` or ``$REACTIVE_AIOPS_WEB_USERS``, see
-:mod:`.auth`) is required. Usage errors: one line on stderr, exit status 2.
+:mod:`reactive_aiops.ui.web.auth`) is required. Usage errors: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations

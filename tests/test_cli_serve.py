@@ -11,7 +11,7 @@ import sys
 import pytest
 from server_helpers import SECRET, RawClient, token
 
-from reactive_aiops.server import cli
+from reactive_aiops.cli import serve as cli
 
 
 def test_arguments_and_environment_make_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
