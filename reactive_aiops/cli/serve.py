@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import ipaddress
 import logging
 import os
@@ -188,12 +189,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         configure(args.log_level, args.log_format)
         config = config_from(args)
-        if config.redis_url is not None:
-            try:
-                import redis  # noqa: F401
-            except ModuleNotFoundError:
-                raise UsageError("reactive-aiops serve: --redis-url needs the redis extra: "
-                                 "pip install 'reactive-aiops[redis]'") from None
+        if config.redis_url is not None and importlib.util.find_spec("redis") is None:
+            raise UsageError("reactive-aiops serve: --redis-url needs the redis extra: "
+                             "pip install 'reactive-aiops[redis]'")
         server = EventServer(config)
     except (UsageError, TlsConfigError, ValueError) as exc:
         print(str(exc) if isinstance(exc, UsageError) else f"reactive-aiops serve: {exc}",
