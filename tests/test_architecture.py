@@ -265,3 +265,12 @@ def test_import_reactive_aiops_needs_no_toolkit_or_network_stack() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+def test_docs_architecture_lists_every_layer_of_the_contract() -> None:
+    # The page and the contract are one: a new layer is added to both.
+    table = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip(" `") for line in table.splitlines()
+            if line.startswith("| `")}
+    packages = {name for name in LAYERS if (PACKAGE / name).is_dir()}
+    assert rows == packages
