@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from reactive_aiops import _loop
 from reactive_aiops.aiops.scenario import run_scenario
 from reactive_aiops.cli.dashboard import run_demo
 
@@ -62,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delay", type=float, default=0.0, help="--scripted only: seconds between steps"
     )
+    _loop.add_loop_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         headless = not sys.stdout.isatty()
     if duration is None:
         duration = DEFAULT_DEMO_DURATION if headless else 0.0  # 0: the UI runs until quit
-    return run_demo(headless, duration, args.rate, args.seed)
+    return run_demo(headless, duration, args.rate, args.seed, args.loop)
 
 
 def _run_scripted(delay: float) -> int:
@@ -87,6 +89,7 @@ def _run_scripted(delay: float) -> int:
     pause = (lambda: time.sleep(delay)) if delay > 0 else None
     run_scenario(_stdout_writer(), pause=pause)
     return 0
+
 
 def _stdout_writer() -> Callable[[str], None]:
     """Print lines; once the reader has gone (``demo | head``), stop printing quietly."""
