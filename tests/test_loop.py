@@ -13,6 +13,7 @@ from server_helpers import SECRET, RawClient, token
 
 from reactive_aiops import _loop
 from reactive_aiops.cli import build_parser
+from reactive_aiops.cli._common import add_loop_argument
 
 
 async def _loop_module() -> str:
@@ -22,7 +23,7 @@ async def _loop_module() -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="x")
-    _loop.add_loop_argument(parser)
+    add_loop_argument(parser)
     return parser
 
 

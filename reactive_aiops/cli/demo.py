@@ -14,8 +14,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from reactive_aiops import _loop
 from reactive_aiops.aiops.scenario import run_scenario
+from reactive_aiops.cli._common import add_loop_argument
 from reactive_aiops.cli.dashboard import run_demo
 
 __all__ = ["DEFAULT_DEMO_DURATION", "DEFAULT_DEMO_RATE", "add_arguments", "run"]
@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delay", type=float, default=0.0, help="--scripted only: seconds between steps"
     )
-    _loop.add_loop_argument(parser)
+    add_loop_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import ipaddress
 import logging
 import os
 import signal
@@ -21,6 +20,7 @@ import time
 import attrs
 
 from reactive_aiops import _loop
+from reactive_aiops.cli._common import add_loop_argument, is_loopback
 from reactive_aiops.server.app import EventServer
 from reactive_aiops.server.auth import mint_token
 from reactive_aiops.server.config import ServerConfig, SimulationConfig
@@ -87,17 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-ca", metavar="FILE", default=os.environ.get(CA_ENV),
                         help="CA certificate (PEM) of a rediss:// server with a private CA "
                         f"(default ${CA_ENV}; none: the system's CAs)")
-    _loop.add_loop_argument(parser)
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    add_loop_argument(parser)
 
 
 def _secret(args: argparse.Namespace) -> str | None:
