@@ -21,8 +21,9 @@ What it enforces (codes from ``reactive_aiops.wire.codes``):
   (reconnectable) instead of buffering without limit.
 
 Modules: :mod:`.connection` (:class:`ServerConnection`, the state machine), :mod:`.hub` (the
-:class:`Hub` contract the server implements, and the shapes it reports) and :mod:`.limits` (the
-per-connection policy, the rate limiter and the nesting check). Import from here.
+:class:`Hub` contract the server implements, and the shapes it reports), :mod:`.limits` (the
+per-connection policy, the rate limiter and the nesting check) and :mod:`.replies` (the pure
+subscribe and history answers, and output framing). Import from here.
 """
 
 from reactive_aiops.protocol.server.connection import ServerConnection, State

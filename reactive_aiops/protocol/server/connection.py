@@ -22,13 +22,18 @@ from reactive_aiops.protocol.server.hub import (
 from reactive_aiops.protocol.server.limits import (
     EXPIRY_GRACE,
     FLAG_REJECT_UNRECOVERED,
-    MAX_OUT_FRAME,
     ConnectionLimits,
     TokenBucket,
     json_depth_exceeds,
 )
+from reactive_aiops.protocol.server.replies import (
+    error_reply,
+    history_result,
+    join_frames,
+    subscribe_reply,
+)
 from reactive_aiops.wire.codec import decode_commands, encode_replies, encode_reply
-from reactive_aiops.wire.codes import ERROR_MESSAGES, DisconnectCode, ErrorCode, UnsubscribeCode
+from reactive_aiops.wire.codes import DisconnectCode, ErrorCode, UnsubscribeCode
 from reactive_aiops.wire.errors import ProtocolError
 from reactive_aiops.wire.integers import find_unsafe_integer
 from reactive_aiops.wire.messages import (
@@ -38,7 +43,6 @@ from reactive_aiops.wire.messages import (
     ConnectResult,
     Error,
     HistoryRequest,
-    HistoryResult,
     Ping,
     Pong,
     Publication,
@@ -51,7 +55,6 @@ from reactive_aiops.wire.messages import (
     SendRequest,
     ServerMessage,
     SubscribeRequest,
-    SubscribeResult,
     UnsubscribePush,
     UnsubscribeRequest,
     UnsubscribeResult,
@@ -66,11 +69,6 @@ class State(enum.Enum):
     AWAIT_CONNECT = "await_connect"
     CONNECTED = "connected"
     CLOSED = "closed"
-
-
-def _error(code: int, message: str | None = None) -> Error:
-    temporary = code in (ErrorCode.INTERNAL, ErrorCode.TOO_MANY_REQUESTS)
-    return Error(code, message or ERROR_MESSAGES.get(code, "error"), temporary)
 
 
 class ServerConnection:
@@ -107,19 +105,7 @@ class ServerConnection:
     def data_to_send(self) -> list[str]:
         """Frames to send now, in order (messages joined with ``\\n`` up to 64 KiB a frame)."""
         out, self._out = self._out, []
-        if len(out) <= 1:
-            return out
-        frames: list[str] = []
-        batch: list[str] = []
-        size = 0
-        for text in out:
-            if batch and size + len(text) + 1 > MAX_OUT_FRAME:
-                frames.append("\n".join(batch))
-                batch, size = [], 0
-            batch.append(text)
-            size += len(text) + 1
-        frames.append("\n".join(batch))
-        return frames
+        return join_frames(out)
 
     @property
     def pending(self) -> int:
@@ -250,6 +236,12 @@ class ServerConnection:
             )
         self._push_raw(frame)
 
+    def position_lost(self, channel: str) -> None:
+        """The engine lost ``channel``'s stream (e.g. Redis restarted empty): if subscribed,
+        unsubscribe with 2500 so the client resubscribes and learns the new epoch."""
+        if self.state is State.CONNECTED and channel in self.positions:
+            self._lose_position(channel)
+
     # -- internals ----------------------------------------------------------------------------
 
     def _push_raw(self, text: str) -> None:
@@ -303,9 +295,9 @@ class ServerConnection:
             if self._violations > self.limits.max_rate_violations:
                 self.close(DisconnectCode.TOO_MANY_REQUESTS, "too many requests")
             elif isinstance(request, RPCRequest):
-                self._reply(message.id, _error(ErrorCode.APP_RATE_LIMITED))
+                self._reply(message.id, error_reply(ErrorCode.APP_RATE_LIMITED))
             else:
-                self._reply(message.id, _error(ErrorCode.TOO_MANY_REQUESTS))
+                self._reply(message.id, error_reply(ErrorCode.TOO_MANY_REQUESTS))
             return
         self._violations = 0
         if isinstance(request, ConnectRequest):
@@ -333,15 +325,15 @@ class ServerConnection:
             self._history(message.id, request)
         elif isinstance(request, PublishRequest):
             # Clients never publish; detection services use the publish API.
-            self._reply(message.id, _error(ErrorCode.PERMISSION_DENIED))
+            self._reply(message.id, error_reply(ErrorCode.PERMISSION_DENIED))
         else:
-            self._reply(message.id, _error(ErrorCode.NOT_AVAILABLE))
+            self._reply(message.id, error_reply(ErrorCode.NOT_AVAILABLE))
 
     def _verify(self, token: str, now: float) -> Principal | Error | None:
         """A principal, an error reply (expired), or None after closing (invalid)."""
         verified = self.hub.authenticate(token, now)
         if verified is AuthFailure.EXPIRED:
-            return _error(ErrorCode.TOKEN_EXPIRED)
+            return error_reply(ErrorCode.TOKEN_EXPIRED)
         if verified is AuthFailure.INVALID:
             self.close(DisconnectCode.INVALID_TOKEN, "invalid token")
             return None
@@ -399,10 +391,10 @@ class ServerConnection:
 
     def _check_channel(self, channel: str) -> Error | None:
         if not self.hub.channel_exists(channel):
-            return _error(ErrorCode.UNKNOWN_CHANNEL)
+            return error_reply(ErrorCode.UNKNOWN_CHANNEL)
         assert self.principal is not None
         if not self.principal.allows_channel(channel):
-            return _error(ErrorCode.PERMISSION_DENIED)
+            return error_reply(ErrorCode.PERMISSION_DENIED)
         return None
 
     def _subscribe(self, command_id: int, request: SubscribeRequest) -> None:
@@ -411,11 +403,11 @@ class ServerConnection:
             self.close(DisconnectCode.BAD_REQUEST, "bad request: empty channel")
             return
         if channel in self.positions or channel in self._pending:
-            self._reply(command_id, _error(ErrorCode.ALREADY_SUBSCRIBED))
+            self._reply(command_id, error_reply(ErrorCode.ALREADY_SUBSCRIBED))
             return
         problem = self._check_channel(channel)
         if problem is None and len(self.positions) + len(self._pending) >= self.limits.max_channels:
-            problem = _error(ErrorCode.LIMIT_EXCEEDED)
+            problem = error_reply(ErrorCode.LIMIT_EXCEEDED)
         if problem is not None:
             self._reply(command_id, problem)
             return
@@ -441,22 +433,12 @@ class ServerConnection:
         epoch, offset, recovered, pubs = outcome
         if request.recover and not recovered and request.flag & FLAG_REJECT_UNRECOVERED:
             self.hub.unsubscribe(channel, self)
-            self._reply(command_id, _error(ErrorCode.UNRECOVERABLE_POSITION))
+            self._reply(command_id, error_reply(ErrorCode.UNRECOVERABLE_POSITION))
             return
         last = pubs[-1].offset if pubs else offset
         self.positions[channel] = (epoch, last)
-        self._reply(
-            command_id,
-            SubscribeResult(
-                recoverable=True,
-                positioned=True,
-                epoch=epoch,
-                offset=offset,
-                recovered=recovered,
-                was_recovering=request.recover,
-                publications=tuple(Publication(data=p.data, offset=p.offset) for p in pubs),
-            ),
-        )
+        self._push_raw(subscribe_reply(command_id, request, epoch, offset, recovered, pubs,
+                                       self.limits.max_recovery_size))
         # Live publications that arrived during the read: the ones the read already covered
         # are dropped as duplicates by offset, the rest follow in order (a gap resubscribes).
         for publication, pub_epoch in buffered:
@@ -472,28 +454,6 @@ class ServerConnection:
             if isinstance(outcome, Error):
                 self._reply(command_id, outcome)
             else:
-                self._history_reply(command_id, request, outcome)
+                self._reply(command_id, history_result(request, outcome))
 
         self.hub.history(request.channel, done)
-
-    def _history_reply(self, command_id: int, request: HistoryRequest,
-                       outcome: HistoryOutcome) -> None:
-        epoch, top, retained = outcome
-        pubs = list(retained)
-        if request.since is not None:
-            if request.since.epoch and request.since.epoch != epoch:
-                self._reply(command_id, _error(ErrorCode.UNRECOVERABLE_POSITION))
-                return
-            pubs = [p for p in pubs if p.offset > request.since.offset]
-        if request.reverse:
-            pubs.reverse()
-        if request.limit >= 0:
-            pubs = pubs[: request.limit]
-        self._reply(
-            command_id,
-            HistoryResult(
-                publications=tuple(Publication(data=p.data, offset=p.offset) for p in pubs),
-                epoch=epoch,
-                offset=top,
-            ),
-        )

@@ -41,6 +41,8 @@ class ConnectionLimits:
     ping_interval: float = 25.0
     pong_timeout: float = 10.0
     server_version: str = "reactive-aiops"
+    #: characters a recovering subscribe reply may take; beyond, the client resyncs instead
+    max_recovery_size: int = 512 * 1024
 
 
 class TokenBucket:
