@@ -266,7 +266,8 @@ async def reconnect_storm(quick: bool) -> list[Result]:
                         f"{clients} clients); {len(times)} attempts over "
                         f"{(times[-1] - times[0]) if times else 0:.2f} s, worst 100 ms window "
                         f"{worst} ({100 * worst / max(len(times), 1):.0f} % of attempts); "
-                        f"reconnect = node listening to all {clients} connected; {time.monotonic() - stopped:.1f} s total")
+                        f"reconnect = node listening to all {clients} connected; "
+                        f"{time.monotonic() - stopped:.1f} s total")
             short = [(i, len(ids)) for i, ids in enumerate(received) if len(set(ids)) <
                      len(expected)]
             if short:
