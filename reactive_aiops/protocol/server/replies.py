@@ -58,9 +58,9 @@ def subscribe_reply(command_id: int, request: SubscribeRequest, epoch: str, offs
         publications=tuple(Publication(data=p.data, offset=p.offset) for p in pubs))
     text = encode_replies((Reply(command_id, result),))
     if pubs and len(text) > max_recovery_size:
-        # A backlog this big would not fit a client's frame limit (1 MiB in websockets):
-        # the client would reconnect forever. Say "not recovered": it resyncs from a
-        # snapshot instead, and goes on from the top.
+        # A backlog this big may not fit a client's frame limit (1 MiB is websockets'
+        # default): the client would reconnect forever. Say "not recovered": it resyncs
+        # from a snapshot instead (one entity each, not every change), and goes on.
         text = encode_replies((Reply(command_id, SubscribeResult(
             recoverable=True, positioned=True, epoch=epoch, offset=pubs[-1].offset,
             recovered=False, was_recovering=request.recover)),))
