@@ -11,6 +11,7 @@ position (and history since a recovery offset) is read; the connection buffers w
 between and merges by offset. Redis down: operations raise ``EngineUnavailable`` (the publish API
 answers 503, commands and subscribes get a temporary error), client connections stay up, the
 PUB/SUB reader reconnects with backoff and logs once per state change.
+Operator commands (compare-and-set per entity, once per command id) are in ``redis_commands``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from redis.exceptions import RedisError, ResponseError
 from reactive_aiops.protocol.server import HistoryOutcome, SubscribeOutcome
 from reactive_aiops.server import redis_lua
 from reactive_aiops.server.broker import Clock, Publication, recover_position
-from reactive_aiops.server.commands import Confirm, Outcome, ParsedCommand, Reject, decide
+from reactive_aiops.server.commands import Outcome, ParsedCommand
 from reactive_aiops.server.config import ServerConfig
 from reactive_aiops.server.engine import (
     ENGINE_OK,
@@ -44,16 +45,12 @@ from reactive_aiops.server.engine import (
     Subscriber,
 )
 from reactive_aiops.server.memory import IDEMPOTENCY_TTL
+from reactive_aiops.server.redis_commands import apply_command
 from reactive_aiops.wire.codes import ErrorCode
 from reactive_aiops.wire.events import (
-    ANOMALY_UPSERTED,
     CHANNEL_ANOMALIES,
     CHANNEL_DETECTORS,
     CHANNEL_HEALTH,
-    DETECTOR_UPSERTED,
-    EventEnvelope,
-    detector_channel,
-    encode_event,
 )
 from reactive_aiops.wire.messages import Error
 
@@ -66,7 +63,6 @@ MIN_REDIS_VERSION = (6, 2)
 COMMAND_TTL = 24 * 3600
 #: Resolved anomalies kept in the keyed state (older ones are forgotten, as in memory).
 RESOLVED_KEEP = 5000
-_CAS_ATTEMPTS = 32
 #: Connections to Redis per node (the PUB/SUB reader holds one); more callers wait their turn.
 POOL_SIZE = 64
 #: How long a call waits for a free connection before it counts as an outage.
@@ -455,45 +451,17 @@ class RedisEngine:
             raise EngineUnavailable(str(exc)) from None
         return (None if payload is None else json.loads(payload)), int(version or 0)
 
+    async def remembered(self, command_id: str) -> str | None:
+        """The stored outcome of ``command_id`` (``redis_commands``), or None."""
+        try:
+            seen = await self.redis.get(self._cmd_key(command_id))
+        except _CONNECTION_ERRORS as exc:
+            raise EngineUnavailable(str(exc)) from None
+        return None if seen is None else str(seen)
+
     async def command(self, command: ParsedCommand, event_id: Callable[[], str]) -> Outcome:
         """Read, decide, compare-and-set: applied once per ``command_id`` across nodes."""
-        kind = command.kind
-        fingerprint = list(command.fingerprint)
-        for _attempt in range(_CAS_ATTEMPTS):
-            try:
-                seen = await self.redis.get(self._cmd_key(command.command_id))
-            except _CONNECTION_ERRORS as exc:
-                raise EngineUnavailable(str(exc)) from None
-            if seen is not None:
-                return _remembered(str(seen), command)
-            current, version = await self.read_entity(kind, command.target)
-            now = self.clock()
-            changed = decide(command, current, now)
-            if isinstance(changed, Reject):
-                outcome: Outcome = changed
-                remembered = _dumps({"f": fingerprint, "code": int(changed.code),
-                                     "message": changed.message})
-                reply = await self.emit([], expected=version, target=(kind, command.target),
-                                        outcome=remembered, command_id=command.command_id)
-            else:
-                changed["version"] = version + 1
-                outcome = Confirm({"command_id": command.command_id, "entity": changed})
-                remembered = _dumps({"f": fingerprint, "ok": outcome.data})
-                event_type = ANOMALY_UPSERTED if kind == "anomaly" else DETECTOR_UPSERTED
-                names = ([CHANNEL_ANOMALIES] if kind == "anomaly"
-                         else [CHANNEL_DETECTORS, detector_channel(command.target)])
-                channels: list[tuple[str, dict[str, Any], str | None]] = [
-                    (name, encode_event(EventEnvelope(
-                        type=event_type, id=event_id(), ts=now, data=changed,
-                        command_id=command.command_id)), None) for name in names]
-                reply = await self.emit(channels, record=(kind, changed), expected=version,
-                                        outcome=remembered, command_id=command.command_id)
-            if reply[0] == "conflict":
-                continue  # someone changed the entity between our read and write: decide again
-            if reply[0] == "cmd":
-                return _remembered(reply[1], command)
-            return outcome
-        raise EngineUnavailable("too much contention on one entity")
+        return await apply_command(self, command, event_id)
 
     async def snapshot(self, allowed: Callable[[str], bool]) -> dict[str, Any]:
         """Keyed state and the three channels' positions, read in one script."""
@@ -516,11 +484,3 @@ class RedisEngine:
             "positions": positions,
         }
 
-
-def _remembered(raw: str, command: ParsedCommand) -> Outcome:
-    stored = json.loads(raw)
-    if stored["f"] != list(command.fingerprint):
-        return Reject(ErrorCode.APP_CONFLICT, "command_id already used for a different command")
-    if "ok" in stored:
-        return Confirm(stored["ok"])
-    return Reject(stored["code"], stored["message"])
