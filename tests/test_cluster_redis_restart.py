@@ -305,8 +305,6 @@ async def test_a_node_cut_off_while_redis_restarted_empty_tells_its_clients(
     await _cut_off_while_redis_restarts_empty(redis_server, told)
 
 
-@pytest.mark.xfail(strict=True, reason="client: a resync's load keeps entities whose version "
-                   "is above the new epoch's (versions restart with an epoch; reported)")
 @pytest.mark.asyncio
 async def test_after_redis_restarted_empty_the_clients_state_is_the_new_epochs(
         redis_server: RedisServer) -> None:
