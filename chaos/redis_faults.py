@@ -203,6 +203,12 @@ async def _redis_restart(quick: bool, *, aof: bool, quiet_after: bool = False) -
             await streaming
             published_all = time.monotonic()
             link.accept_again()
+            if not aof:
+                # once the client resynced (its snapshot holds what it missed), a tail of the
+                # stream must arrive as events, each once and in order
+                await wait_until(lambda: client.resyncs() >= len(CHANNELS), 20, "the resyncs")
+                await client.bridge.wait_loaded()
+                await pub.stream(30, CHANNELS)
             await settle(client, pub.published, 20, quiet=8)
             if (refused := pub.first_after(killed, ok=False)) is not None:
                 result.detect.append(refused)

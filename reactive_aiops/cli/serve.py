@@ -70,6 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--send-queue", type=int, default=d.send_queue_size)
     parser.add_argument("--history-size", type=int, default=d.history_size)
     parser.add_argument("--history-ttl", type=float, default=d.history_ttl)
+    parser.add_argument("--max-recovery-size", type=int, default=d.max_recovery_size,
+                        metavar="CHARS", help="largest recovering subscribe reply; a bigger "
+                        "backlog makes the client resync from a snapshot instead")
     parser.add_argument("--ping-interval", type=float, default=d.ping_interval)
     parser.add_argument("--compression", action="store_true", help="enable permessage-deflate")
     parser.add_argument("--no-simulation", action="store_true", help="no simulated source")
@@ -132,6 +135,7 @@ def config_from(args: argparse.Namespace) -> ServerConfig:
             max_channels_per_connection=args.max_channels, rate_limit_per_second=args.rate_limit,
             send_queue_size=args.send_queue, history_size=args.history_size,
             history_ttl=args.history_ttl, ping_interval=args.ping_interval,
+            max_recovery_size=args.max_recovery_size,
             compression=args.compression, tls_cert=tls_cert, tls_key=tls_key,
             simulation=SimulationConfig(enabled=not args.no_simulation, seed=args.seed,
                                         samples_per_second=args.rate, detectors=args.detectors),

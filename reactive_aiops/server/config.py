@@ -87,6 +87,10 @@ class ServerConfig:
     # history / recovery
     history_size: int = 1000
     history_ttl: float = 300.0
+    #: characters a recovering subscribe reply may take; a bigger backlog is answered "not
+    #: recovered" and the client resyncs from a snapshot (keep it under clients' frame limit:
+    #: ours takes 16 MiB, websockets' default is 1 MiB)
+    max_recovery_size: int = 4 * 1024 * 1024
     stream_ttl: float = 86400.0
     # commands
     command_memory: int = 10_000

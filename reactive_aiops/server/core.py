@@ -100,6 +100,7 @@ def limits_from(config: ServerConfig) -> ConnectionLimits:
         auth_timeout=config.auth_timeout,
         ping_interval=config.ping_interval,
         pong_timeout=config.pong_timeout,
+        max_recovery_size=config.max_recovery_size,
     )
 
 

@@ -42,7 +42,7 @@ class ConnectionLimits:
     pong_timeout: float = 10.0
     server_version: str = "reactive-aiops"
     #: characters a recovering subscribe reply may take; beyond, the client resyncs instead
-    max_recovery_size: int = 512 * 1024
+    max_recovery_size: int = 4 * 1024 * 1024
 
 
 class TokenBucket:
