@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
@@ -288,6 +288,23 @@ def _decode_server_message(obj: dict[str, Any]) -> ServerMessage:
     return Ping()
 
 
+class _PubBody(msgspec.Struct, forbid_unknown_fields=True):
+    data: Any = None
+    offset: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class _PushBody(msgspec.Struct, forbid_unknown_fields=True):
+    channel: str
+    pub: _PubBody
+
+
+class _PushLine(msgspec.Struct, forbid_unknown_fields=True):
+    push: _PushBody
+
+
+_decode_push_line = msgspec.json.Decoder(_PushLine).decode
+
+
 def decode_replies(
     text: object, *, max_size: int = DEFAULT_MAX_FRAME, max_messages: int = DEFAULT_MAX_MESSAGES
 ) -> list[ServerMessage]:
@@ -296,6 +313,17 @@ def decode_replies(
     Raises ``FrameError`` (bad framing) or ``ProtocolError`` (bad schema); ``exc.decoded`` holds
     the messages before the bad one, which the caller should still process.
     """
+    if type(text) is str and "\n" not in text and len(text) <= max_size:
+        # The per-event frame, one publication push: a single typed msgspec decode, checks in
+        # C. Anything else (other keys, info/tags, a reply, bad JSON) takes the full path,
+        # which decides and reports exactly as before.
+        try:
+            line = _decode_push_line(text)
+        except msgspec.MsgspecError:
+            pass
+        else:
+            push, pub = line.push, line.push.pub
+            return [Push(push.channel, Publication(data=pub.data, offset=pub.offset))]
     return _decode_frame(text, max_size, max_messages, _decode_server_message)
 
 
