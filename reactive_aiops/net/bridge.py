@@ -311,7 +311,7 @@ class StoreBridge:
         # events first: the Subscribed of a channel must be seen before its publications.
         # One list per received frame: its publications are applied as one Batch (one store
         # notification, one selector run per frame), everything else one by one, in order.
-        self._subscriptions.append(self.manager.event_batches.subscribe(self._on_events))
+        self._subscriptions.append(self.manager.listen_batches(self._on_events))
         for channel in self.channels:
             # held, not observed: the publications arrive through event_batches above
             self._subscriptions.append(self.manager.hold(channel))

@@ -77,6 +77,8 @@ class ClientStreams:
         self._actions: Subject[ConnectionAction] = Subject()
         self._events: Subject[Event] = Subject()
         self._batches: Subject[list[Event]] = Subject()
+        # plain callbacks (see listen_batches); a tuple, replaced on change: safe to iterate
+        self._batch_listeners: tuple[Callable[[list[Event]], None], ...] = ()
         self._channels: dict[str, Subject[Publication]] = {}
         # Bare holds (see hold()): the release of each, per channel, in acquisition order.
         self._holds: dict[str, list[Callable[[], None]]] = {}
@@ -107,9 +109,24 @@ class ClientStreams:
             self._events.on_next(event)
 
     def apply_batch(self, events: list[Event]) -> None:
-        """Tell ``event_batches`` observers about the events of one protocol step (one frame),
-        after each went through :meth:`apply`. Skipped while nobody listens."""
+        """Tell ``event_batches`` observers and batch listeners about the events of one
+        protocol step (one frame), after each went through :meth:`apply`."""
+        for listener in self._batch_listeners:
+            try:
+                listener(events)
+            except Exception:
+                logger.exception("batch listener raised on %d events", len(events))
         _deliver(self._batches, events)
+
+    def listen_batches(self, listener: Callable[[list[Event]], None]) -> abc.DisposableBase:
+        """Call ``listener`` with each batch, as an ``event_batches`` observer would be, but
+        directly: no observer chain on the per-frame path. Dispose to stop."""
+        self._batch_listeners = (*self._batch_listeners, listener)
+
+        def dispose() -> None:
+            self._batch_listeners = tuple(x for x in self._batch_listeners if x is not listener)
+
+        return Disposable(dispose)
 
     def publish(self, channel: str, publication: Publication) -> None:
         """Deliver one in-order publication to the channel's observers."""
