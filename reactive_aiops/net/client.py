@@ -81,15 +81,8 @@ TokenFetcher = Callable[[], Awaitable[str]]
 YIELD_EVERY = 0.002
 
 
-_NON_ACTIONS = (
-    PublicationReceived,
-    Subscribed,
-    SubscriptionFailed,
-    CommandSucceeded,
-    CommandFailed,
-    CloseTransport,
-    RefreshNeeded,
-)
+_NON_ACTIONS: tuple[type, ...] = (PublicationReceived, Subscribed, SubscriptionFailed)
+_NON_ACTIONS += (CommandSucceeded, CommandFailed, CloseTransport, RefreshNeeded)
 
 
 class WebSocketManager:
@@ -150,6 +143,7 @@ class WebSocketManager:
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._connected = asyncio.Event()
+        self._phase_seen: Phase | None = None
 
     @property
     def url(self) -> str:
@@ -440,8 +434,7 @@ class WebSocketManager:
         for event in events:
             try:
                 if type(event) is PublicationReceived:  # the hot path, inline
-                    streams.publish(event.channel, event.publication)
-                    streams.apply(event, False)
+                    streams.publication(event)
                 else:
                     self._handle(event)
             except Exception:
@@ -449,8 +442,11 @@ class WebSocketManager:
                 logger.exception("error while delivering %s", type(event).__name__)
         if events:
             streams.apply_batch(events)
-        if protocol.phase is Phase.CONNECTED or protocol.phase in (Phase.FAILED, Phase.STOPPED):
-            self._connected.set()
+        phase = protocol.phase
+        if phase is not self._phase_seen:  # only a change can wake wait_connected
+            self._phase_seen = phase
+            if phase is Phase.CONNECTED or phase in (Phase.FAILED, Phase.STOPPED):
+                self._connected.set()
 
     def _handle(self, event: Event) -> None:
         if isinstance(event, PublicationReceived):

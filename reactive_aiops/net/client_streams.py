@@ -24,7 +24,7 @@ from reactive_aiops.core.connection import (
     ConnectionState,
     connection_reducer,
 )
-from reactive_aiops.protocol import Event
+from reactive_aiops.protocol import Event, PublicationReceived
 from reactive_aiops.wire import Publication
 
 
@@ -116,7 +116,8 @@ class ClientStreams:
                 listener(events)
             except Exception:
                 logger.exception("batch listener raised on %d events", len(events))
-        _deliver(self._batches, events)
+        if self._batches.observers:
+            _deliver(self._batches, events)
 
     def listen_batches(self, listener: Callable[[list[Event]], None]) -> abc.DisposableBase:
         """Call ``listener`` with each batch, as an ``event_batches`` observer would be, but
@@ -127,6 +128,15 @@ class ClientStreams:
             self._batch_listeners = tuple(x for x in self._batch_listeners if x is not listener)
 
         return Disposable(dispose)
+
+    def publication(self, event: PublicationReceived) -> None:
+        """An in-order publication: :meth:`publish` and :meth:`apply` (not an action) in one
+        call, as the pump hands on every one."""
+        subject = self._channels.get(event.channel)
+        if subject is not None:
+            _deliver(subject, event.publication)
+        if self._events.observers:
+            self._events.on_next(event)
 
     def publish(self, channel: str, publication: Publication) -> None:
         """Deliver one in-order publication to the channel's observers."""

@@ -54,6 +54,7 @@ from reactive_aiops.protocol.inbound import (
 )
 from reactive_aiops.protocol.subscriptions import Subscriptions
 from reactive_aiops.wire import (
+    DEFAULT_MAX_FRAME,
     MAX_ID,
     ClientMessage,
     Command,
@@ -66,6 +67,7 @@ from reactive_aiops.wire import (
     SendRequest,
     StreamPosition,
     UnsubscribeRequest,
+    decode_publication_push,
     decode_replies,
     encode_commands,
     is_reconnectable,
@@ -233,6 +235,17 @@ class ClientProtocol(Inbound):
         """Feed one text frame from the server. A malformed frame closes the connection (after
         processing the messages before the bad one) and reconnects."""
         if self.phase not in _OPEN:
+            return
+        fast = (
+            decode_publication_push(text)
+            if type(text) is str and len(text) <= DEFAULT_MAX_FRAME
+            else None
+        )
+        if fast is not None:  # the per-event frame: straight to the channel, no Push
+            self._last_received = now
+            self._last_message_at = now
+            self._window_count += 1
+            self._on_publication(fast[0], fast[1], now)
             return
         try:
             messages = decode_replies(text)

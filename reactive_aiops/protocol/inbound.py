@@ -225,14 +225,17 @@ class Inbound:
         elif isinstance(result, Error):
             self._fail(now, result.code, result.message or "refresh refused")
 
+    def _on_publication(self, name: str, pub: Publication, now: float) -> None:
+        channel = self._subs.get(name)
+        if channel is not None and channel.take_next(pub):
+            self._events.append(PublicationReceived(name, pub))
+        else:
+            self._events.extend(self._subs.publication(name, pub, now))
+
     def _on_push(self, push: Push, now: float) -> None:
         body = push.body
         if type(body) is Publication:
-            channel = self._subs.get(push.channel)
-            if channel is not None and channel.take_next(body):
-                self._events.append(PublicationReceived(push.channel, body))
-            else:
-                self._events.extend(self._subs.publication(push.channel, body, now))
+            self._on_publication(push.channel, body, now)
         elif isinstance(body, Publication):
             self._events.extend(self._subs.publication(push.channel, body, now))
         elif isinstance(body, UnsubscribePush):
