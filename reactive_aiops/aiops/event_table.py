@@ -39,6 +39,7 @@ __all__ = [
     "aiops_converter",
     "aiops_event_table",
     "aiops_routes",
+    "converts_with_msgspec",
 ]
 
 DETECTOR_UPSERTED = "detector.upserted"
@@ -108,7 +109,23 @@ def _fast_hook(cls: type[Any], converter: cattrs.Converter) -> Callable[[Any, An
                 pass
         return slow(value, type_)
 
+    _MSGSPEC_FIRST.add(structure)
     return structure
+
+
+#: The hooks made by _fast_hook (a set of functions: a hook is never collected while its
+#: converter lives, and converters are few).
+_MSGSPEC_FIRST: set[Callable[[Any, Any], Any]] = set()
+
+
+def converts_with_msgspec(converter: cattrs.Converter, cls: type[Any]) -> bool:
+    """True when ``converter`` structures ``cls`` from a JSON object as ``msgspec.convert``
+    does wherever that succeeds (the strict AIOps hooks do): then a decoder may convert with
+    msgspec directly and get the converter's answer. False for any other hook."""
+    try:
+        return converter.get_structure_hook(cls) in _MSGSPEC_FIRST
+    except Exception:  # a converter with no hook for cls: cattrs says so by raising
+        return False
 
 
 def _builder(action_cls: type[Any], field: str) -> Callable[[Any, EventMeta], object]:

@@ -67,6 +67,7 @@ from reactive_aiops.aiops.actions import (
     ResolveAnomaly,
 )
 from reactive_aiops.aiops.event_table import aiops_converter
+from reactive_aiops.aiops.event_table import aiops_event_table as _aiops_table
 from reactive_aiops.aiops.models import Anomaly, Detector
 from reactive_aiops.core import Batch, Dispatch, StoreAPI
 from reactive_aiops.core.connection import (
@@ -75,7 +76,7 @@ from reactive_aiops.core.connection import (
     DuplicatesDropped,
     ResyncRequired,
 )
-from reactive_aiops.core.events import EventMeta, MalformedEvent, ServerEvent
+from reactive_aiops.core.events import EventMeta, EventTable, MalformedEvent, ServerEvent
 from reactive_aiops.core.optimistic import (
     CONNECTION_LOST,
     TIMEOUT,
@@ -85,6 +86,7 @@ from reactive_aiops.core.optimistic import (
     TransactionReverted,
 )
 from reactive_aiops.net.client import WebSocketManager
+from reactive_aiops.net.edge import EdgeDecoder
 from reactive_aiops.net.loader import ChannelLoader, Reload
 from reactive_aiops.net.resync import DROP, HOLD, ChannelGates
 from reactive_aiops.protocol import PublicationReceived, SubscriptionFailed
@@ -196,6 +198,13 @@ class StoreBridge:
     ``on_connection_lost`` is ``"keep"`` or
     ``"revert"`` (module doc); ``command_timeout`` overrides the client's per-command timeout for
     commands; ``converter`` decodes RPC reply entities (default: the strict AIOps converter).
+
+    Live publications are decoded at the edge (net.edge) with ``event_table`` (default: the
+    AIOps table) and dispatched as their domain actions, each with its ``EventMeta``, so the
+    store's dedupe, journal and action log see e.g. ``AnomalyUpserted`` rather than a
+    ``ServerEvent``; whatever the edge does not decode goes as a ``ServerEvent`` to the store's
+    ``map_events``. A store built with another table than the AIOps one should get the same
+    table here, or ``edge_decode=False`` (every publication then goes as a ``ServerEvent``).
     """
 
     def __init__(
@@ -207,6 +216,8 @@ class StoreBridge:
         on_connection_lost: LostPolicy = "keep",
         command_timeout: float | None = None,
         converter: cattrs.Converter | None = None,
+        event_table: EventTable | None = None,
+        edge_decode: bool = True,
     ) -> None:
         if on_connection_lost not in ("keep", "revert"):
             raise ValueError(
@@ -217,6 +228,9 @@ class StoreBridge:
         self._policy = on_connection_lost
         self._command_timeout = command_timeout
         self._converter = converter if converter is not None else aiops_converter()
+        self._edge: EdgeDecoder | None = None
+        if edge_decode:
+            self._edge = EdgeDecoder(event_table if event_table is not None else _aiops_table())
         self._api: StoreAPI[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
@@ -344,13 +358,16 @@ class StoreBridge:
     def _on_events(self, events: list[Any]) -> None:
         run: list[object] = []
         gates = self._gates.active  # empty unless a channel loads: one truth test per event
+        edge = self._edge
         for event in events:
             if type(event) is PublicationReceived:
                 channel = event.channel
                 epoch = self._epochs.get(channel, "")
                 if gates and channel in gates and self._gated(channel, event.publication, epoch):
                     continue
-                run.append(publication_action(channel, event.publication, epoch))
+                pub = event.publication
+                act = edge(channel, pub, epoch) if edge is not None else None
+                run.append(act if act is not None else publication_action(channel, pub, epoch))
                 if channel == CHANNEL_HEALTH:
                     # Health updates are samples (the dashboard plots every one): each ends
                     # its batch so its state is seen. Entity upserts are coalesced per frame.
@@ -406,7 +423,8 @@ class StoreBridge:
             epoch = self._epochs.get(channel, "")
             pub = event.publication
             if not (channel in self._gates.active and self._gated(channel, pub, epoch)):
-                self._dispatch(publication_action(channel, pub, epoch))
+                act = self._edge(channel, pub, epoch) if self._edge is not None else None
+                self._dispatch(act if act is not None else publication_action(channel, pub, epoch))
         elif isinstance(event, Subscribed):
             channel = event.channel
             self._epochs[channel] = event.result.epoch
