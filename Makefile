@@ -4,19 +4,25 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+EXTRAS := test,bench,uvloop
+# The versions `make test` (and CI) install: the ones the suite last passed with. `make
+# constraints` rewrites it from .venv; `make test-latest` tries the newest of everything.
+CONSTRAINTS := constraints.txt
+LATEST := .venv-latest
 
-.PHONY: setup test lint typecheck pytest demo bench serve dashboard cluster web screenshots clean
+.PHONY: setup test lint typecheck pytest demo bench chaos serve dashboard cluster web screenshots \
+	clean constraints test-latest
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check reactive_aiops tests benchmarks
+	$(BIN)/ruff check reactive_aiops tests benchmarks chaos
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -26,11 +32,33 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# Pin what .venv has now (run after upgrading there and a green `make test`).
+constraints: $(STAMP)
+	{ echo "# Tested versions: make test installs with pip -c $(CONSTRAINTS)."; \
+	  echo "# Regenerate with make constraints after a green make test."; \
+	  $(BIN)/python -m pip freeze --exclude-editable; } > $(CONSTRAINTS)
+
+# Not in CI: a separate venv with the newest release of every dependency (no constraints),
+# then the whole of `make test` against it; prints where it differs from constraints.txt.
+test-latest:
+	test -x $(LATEST)/bin/python || $(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install -q --upgrade pip
+	$(LATEST)/bin/python -m pip install -q -U --upgrade-strategy eager -e '.[$(EXTRAS)]'
+	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/freeze.txt
+	-grep -v '^#' $(CONSTRAINTS) | diff - $(LATEST)/freeze.txt
+	$(LATEST)/bin/ruff check --no-cache reactive_aiops tests benchmarks chaos
+	$(LATEST)/bin/mypy --cache-dir $(LATEST)/.mypy_cache
+	$(LATEST)/bin/pytest -p no:cacheprovider
+
 demo: $(STAMP)
 	$(BIN)/python -m reactive_aiops demo
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# fault scenarios against real server processes and redis-server (not run by CI; docs/reliability.md)
+chaos: $(STAMP)
+	$(BIN)/python -m chaos
 
 # `make serve` and `make dashboard URL=...` share the token secret through the environment:
 # export REACTIVE_AIOPS_TOKEN_SECRET=$$(openssl rand -hex 32) in the shell that runs both. Without
@@ -59,4 +87,4 @@ screenshots: $(STAMP)
 	$(BIN)/python -m reactive_aiops.ui.web.screenshots docs/img
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LATEST) .mypy_cache .pytest_cache .ruff_cache .hypothesis

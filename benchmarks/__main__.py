@@ -1,6 +1,6 @@
 """Run every benchmark module and print one Markdown table per module.
 
-Usage: ``python -m benchmarks [--quick] [--only NAME ...] [--json PATH]``.
+Usage: ``python -m benchmarks [--quick] [--only NAME ...] [--json PATH] [--loop uvloop]``.
 
 With more than one module selected, each runs in a fresh child process: a module leaves its
 heap behind (a million entities, thousands of sockets' worth of objects), and the next one's
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import platform
 import subprocess
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import benchmarks
 from benchmarks._harness import Row, render
+from reactive_aiops import _loop
 
 
 def main() -> int:
@@ -30,7 +32,16 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
     parser.add_argument("--only", nargs="*", default=None, help="module names, e.g. bench_store")
     parser.add_argument("--json", type=Path, default=None, help="also write all rows as JSON")
+    parser.add_argument(
+        "--loop",
+        choices=_loop.LOOPS,
+        default=None,
+        help="event loop for the asyncio benchmarks (bench_latency; default asyncio)",
+    )
     args = parser.parse_args()
+    if args.loop is not None:
+        # an environment variable, so that the child process of every module sees it too
+        os.environ["REACTIVE_AIOPS_BENCH_LOOP"] = args.loop
     names = sorted(
         m.name
         for m in pkgutil.iter_modules(benchmarks.__path__)

@@ -7,17 +7,23 @@ events on ``anomalies`` at ``rate`` events/s for ``seconds`` (paced every millis
 stamped by the server's publish API when it is sent) and answers the line ``["done", sent,
 slow_disconnects]`` on stdout; ``["stop"]`` (or end of input) shuts the server down. The first
 line the child writes is the server's WebSocket URL.
+
+The server runs on the event loop named by ``REACTIVE_AIOPS_BENCH_SERVER_LOOP`` (``asyncio``, the
+default, or ``uvloop``): the same choice as ``serve --loop``, kept apart from the receivers' loop so
+each side's effect can be measured on its own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
 from typing import Any
 
+from reactive_aiops import _loop
 from reactive_aiops.server.app import serve_embedded
 from reactive_aiops.server.config import ServerConfig, SimulationConfig
 
@@ -133,4 +139,4 @@ class ServerProcess:
 
 
 if __name__ == "__main__":
-    asyncio.run(_serve())
+    _loop.run(_serve(), os.environ.get("REACTIVE_AIOPS_BENCH_SERVER_LOOP", _loop.DEFAULT_LOOP))

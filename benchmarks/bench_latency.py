@@ -6,6 +6,10 @@ server and the same offered rates:
 
 * **bare websockets loop** -- the floor: ``websockets`` receive, split frames, ``json.loads``,
   read ``ts``. Nothing else.
+* **python-redux peer** -- what a Python user would assemble instead (``_peer``): the same
+  hand-rolled receive loop and ``json.loads``, each event dispatched into a python-redux store
+  whose ``autorun`` builds the most-severe-first list and records the latency (skipped, with a
+  note, without the ``bench`` extra).
 * **full pipeline** -- the live client store (``WebSocketManager`` -> bridge -> middleware ->
   store) with a selector stream (the anomaly list the dashboard shows) consumed on the asyncio
   loop by the asyncio UI adapter (``aiter_stream``). An event's latency is the time from its
@@ -16,6 +20,10 @@ server and the same offered rates:
 Rows: per-event latency in microseconds (median = p50; the note carries p95/p99/max and the
 received rate) at 100, 1,000 and 10,000 events/s offered, then the sustained-rate search with
 coalescing on.
+
+Every receiver runs on the event loop named by ``REACTIVE_AIOPS_BENCH_LOOP`` (``asyncio``, the
+default, or ``uvloop``; ``python -m benchmarks --loop uvloop`` sets it), so the bare loop is
+always measured on the same loop as the pipeline. The server process stays on asyncio.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import time
 from array import array
 from collections.abc import Callable, Coroutine, Iterable
@@ -35,6 +44,7 @@ from websockets.asyncio.client import connect
 
 from benchmarks._harness import Row
 from benchmarks._latency_server import SECRET, ServerProcess
+from reactive_aiops import _loop
 from reactive_aiops.aiops.selectors import select_anomalies_by_severity
 from reactive_aiops.server.auth import mint_token
 from reactive_aiops.ui.aio import aiter_stream
@@ -211,11 +221,18 @@ def pipeline_receiver(fps: float | None) -> Receiver:
     return receive
 
 
-VARIANTS: tuple[tuple[str, Receiver], ...] = (
-    ("bare websockets loop", bare_receiver),
-    ("full pipeline", pipeline_receiver(None)),
-    ("full pipeline, coalesce 60 fps", pipeline_receiver(60.0)),
-)
+async def peer_receiver(url: str, ready: asyncio.Event, run: Run, stop: asyncio.Event) -> None:
+    """websockets + json.loads + a python-redux store rendering from its autorun (``_peer``)."""
+    from benchmarks._peer import peer_receiver as receive
+
+    await receive(url, ready, run, stop, _token())
+
+
+BARE = ("bare websockets loop", bare_receiver)
+PEER = ("python-redux peer (websockets + json + autorun)", peer_receiver)
+PIPELINE = ("full pipeline", pipeline_receiver(None))
+COALESCED = ("full pipeline, coalesce 60 fps", pipeline_receiver(60.0))
+VARIANTS: tuple[tuple[str, Receiver], ...] = (BARE, PEER, PIPELINE, COALESCED)
 
 
 def _latency_row(group: str, variant: str, run: Run, sent: int, rate: float) -> Row:
@@ -240,9 +257,12 @@ async def _run_async(quick: bool) -> list[Row]:
             for rate, duration in seconds.items():
                 group = f"event-to-render @ {rate:,} ev/s"
                 for variant, receiver in VARIANTS:
+                    if receiver is peer_receiver and not _has_python_redux():
+                        rows.append(_missing_peer_row(group, variant))
+                        continue
                     run, sent = await measure(server, receiver, rate, duration)
                     rows.append(_latency_row(group, variant, run, sent, rate))
-                    if receiver is VARIANTS[1][1]:
+                    if receiver is PIPELINE[1]:
                         split.append((rate, run))
             rows.extend(_stage_rows(split))
             rows.extend(await _sustained(server, quick))
@@ -290,10 +310,10 @@ async def _sustained(server: ServerProcess, quick: bool) -> list[Row]:
     rows: list[Row] = []
     best: dict[str, float] = {}
     for rate in rates:
-        for variant, receiver in (VARIANTS[0], VARIANTS[2]):
+        for variant, receiver in (BARE, COALESCED):
             run, sent = await measure(server, receiver, rate, duration)
             received_rate = run.received_rate()
-            frames_ok = variant == VARIANTS[0][0] or run.renders >= 0.9 * 60 * duration
+            frames_ok = variant == BARE[0] or run.renders >= 0.9 * 60 * duration
             kept_up = run.received >= sent and received_rate >= 0.95 * rate and frames_ok
             if kept_up:
                 best[variant] = max(best.get(variant, 0.0), rate)
@@ -309,7 +329,7 @@ async def _sustained(server: ServerProcess, quick: bool) -> list[Row]:
                     + ("kept up" if kept_up else "fell behind"),
                 )
             )
-    for variant in (VARIANTS[0][0], VARIANTS[2][0]):
+    for variant in (BARE[0], COALESCED[0]):
         top = best.get(variant, 0.0)
         rows.append(
             Row(
@@ -324,9 +344,30 @@ async def _sustained(server: ServerProcess, quick: bool) -> list[Row]:
     return rows
 
 
+def _has_python_redux() -> bool:
+    try:
+        import benchmarks._peer  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _missing_peer_row(group: str, variant: str) -> Row:
+    note = "not measured: python-redux is not installed (the bench extra)"
+    return Row(group, variant, "us", (float("nan"),), note)
+
+
+#: The environment variable naming the event loop every receiver runs on.
+LOOP_ENV = "REACTIVE_AIOPS_BENCH_LOOP"
+
+
 def run(quick: bool) -> list[Row]:
     """Measure every variant against one server process (see the module docstring)."""
-    return asyncio.run(_run_async(quick))
+    loop = os.environ.get(LOOP_ENV, _loop.DEFAULT_LOOP)
+    rows = _loop.run(_run_async(quick), loop)
+    if loop != _loop.DEFAULT_LOOP:
+        rows = [attrs.evolve(r, variant=f"{r.variant} [{loop}]") for r in rows]
+    return rows
 
 
 if __name__ == "__main__":

@@ -255,3 +255,33 @@ def test_a_timer_a_whole_frame_late_restarts_the_grid() -> None:
     assert times[:3] == [300, 322, 344]
     assert all(b - a >= FRAME for a, b in pairwise(times))
     assert delivered[-1][1] == 39
+
+
+class SteppedClockScheduler(TestScheduler):
+    """Virtual time whose ``now`` can be stepped back, like a wall clock set back by NTP.
+
+    reactivex's Tk, Qt and timeout schedulers report wall-clock time, and from 5.1 on so do its
+    asyncio schedulers; timers still fire after their relative delay.
+    """
+
+    step = 0.0
+
+    @property
+    def now(self) -> Any:
+        return self.to_datetime(self._clock - self.step)
+
+
+def test_a_clock_stepped_back_does_not_hold_the_frame_open() -> None:
+    scheduler = SteppedClockScheduler()
+    source = scheduler.create_hot_observable(
+        on_next(300, "a"), on_next(303, "b"), on_next(312, "c"), on_next(315, "d")
+    )
+
+    def step_back(*_: Any) -> None:
+        scheduler.step = 3_600.0  # an hour, during the first frame
+
+    scheduler.schedule_absolute(305, step_back)
+    delivered = values_at(run(scheduler, source))
+    # The frame ending at 310 restarts the grid from the stepped clock instead of waiting until
+    # the old grid point comes round again an hour later.
+    assert delivered == [(300, "a"), (310, "b"), (320, "d")]

@@ -49,9 +49,9 @@ def test_headless_by_default_when_stdout_is_not_a_terminal(
     calls: list[tuple[object, ...]] = []
     monkeypatch.setattr(demo_cli, "run_demo", lambda *a: calls.append(a) or 0)
     assert demo_cli.run(_parse()) == 0  # pytest captures stdout: not a terminal
-    assert calls == [(True, 10.0, 100.0, 0)]
+    assert calls == [(True, 10.0, 100.0, 0, "asyncio")]
     assert demo_cli.run(_parse("--ui")) == 0
-    assert calls[-1] == (False, 0.0, 100.0, 0)  # the UI runs until quit
+    assert calls[-1] == (False, 0.0, 100.0, 0, "asyncio")  # the UI runs until quit
 
 
 def test_modes_are_exclusive() -> None:

@@ -172,8 +172,9 @@ def test_rejected_command_rolls_back_with_its_reason(
                     what="rolled back row")
     assert "open · acknowledge reverted: rejected" in text
     assert "409" in text or "conflict" in text.lower()
-    body = driver.find_element("tag name", "body").text
-    assert "t3-a1: acknowledge reverted" in body  # the toast
+    # the toast comes with the same update as the row, but may reach the DOM a moment later
+    wait_for(lambda: "t3-a1: acknowledge reverted" in driver.find_element("tag name", "body").text,
+             what="the revert toast")
     wait_for(lambda: [a for a in web.audit_lines() if "entity=anomaly:t3-a1" in a
                       and "outcome='reverted: rejected" in a], what="audit of the revert")
 

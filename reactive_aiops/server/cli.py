@@ -19,6 +19,7 @@ import time
 
 import attrs
 
+from reactive_aiops import _loop
 from reactive_aiops.server.app import EventServer
 from reactive_aiops.server.auth import mint_token
 from reactive_aiops.server.config import ServerConfig, SimulationConfig
@@ -85,6 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-ca", metavar="FILE", default=os.environ.get(CA_ENV),
                         help="CA certificate (PEM) of a rediss:// server with a private CA "
                         f"(default ${CA_ENV}; none: the system's CAs)")
+    _loop.add_loop_argument(parser)
 
 
 def is_loopback(host: str) -> bool:
@@ -200,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        return asyncio.run(_main(server, args.dev))
+        return _loop.run(_main(server, args.dev), args.loop)
     except OSError as exc:  # the port is taken, the host is not ours...
         reason = exc.strerror or exc
         print(f"reactive-aiops serve: cannot listen on {args.host}:{args.port}: {reason}",

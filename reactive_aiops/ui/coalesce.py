@@ -11,7 +11,7 @@ between a stream and a widget:
 * frames follow a fixed grid from the leading edge (each ends one period after the previous one
   was *due*, not after it was delivered), so a timer that fires late under load does not push
   every later frame back: a busy consumer still gets ``fps`` frames a second, while a timer more
-  than a whole frame late restarts the grid from now;
+  than a whole frame late (or a scheduler clock set back) restarts the grid from now;
 * on completion or error the held value (if any) is delivered first, then the terminal event.
 
 So the delivery rate is bounded by ``fps`` and the last value is always delivered.
@@ -159,8 +159,11 @@ class _FrameState(abc.DisposableBase):
             value, self._held, self._has_held = self._held, None, False
             now = self._now()
             deadline = self._deadline + self._period
-            if deadline <= now:
-                deadline = now + self._period  # a whole frame late: restart the grid
+            if not now < deadline <= now + self._period:
+                # A whole frame late, or the clock was set back (the Tk/Qt/timeout schedulers,
+                # and reactivex's asyncio ones from 5.1 on, report wall-clock time): restart the
+                # grid from now rather than wait for a grid point a clock step away.
+                deadline = now + self._period
             self._deadline = deadline
             self._timer = self._timers.schedule_relative(deadline - now, self._end_frame)
             self._observer.on_next(value)

@@ -11,11 +11,11 @@ latency percentiles, reconnects). :func:`run_demo` is the ``demo`` subcommand's 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from typing import TextIO
 
+from reactive_aiops import _loop
 from reactive_aiops.ui.dashboard.session import open_session
 from reactive_aiops.ui.gc_policy import streaming_gc
 
@@ -64,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SVG",
         help="run the UI without a terminal for --duration seconds, then save an SVG screenshot",
     )
+    _loop.add_loop_argument(parser)
 
 
 def _positive(text: str) -> float:
@@ -107,15 +108,23 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         user=args.user,
         fps=args.fps,
+        loop=args.loop,
     )
 
 
-def run_demo(headless: bool | None, duration: float, rate: float, seed: int) -> int:
+def run_demo(
+    headless: bool | None,
+    duration: float,
+    rate: float,
+    seed: int,
+    loop: str = _loop.DEFAULT_LOOP,
+) -> int:
     """Embedded server with the simulated source plus the dashboard, in one command.
 
     ``headless=None`` decides by whether standard output is a terminal. Headless, the pipeline
     runs ``duration`` seconds and prints a summary; with the UI, ``duration <= 0`` runs until the
-    user quits. Returns the exit status (0 on success).
+    user quits. ``loop`` names the event loop (see :mod:`reactive_aiops._loop`). Returns the exit
+    status (0 on success).
     """
     if headless is None:
         headless = not _interactive(sys.stdout)
@@ -128,6 +137,7 @@ def run_demo(headless: bool | None, duration: float, rate: float, seed: int) -> 
         seed=seed,
         user="operator",
         fps=30.0,
+        loop=loop,
     )
 
 
@@ -141,13 +151,14 @@ def _main(
     seed: int,
     user: str,
     fps: float,
+    loop: str,
 ) -> int:
     try:
         if headless:
-            return asyncio.run(
-                _headless(url, token, duration or DEFAULT_HEADLESS_DURATION, rate, seed)
+            return _loop.run(
+                _headless(url, token, duration or DEFAULT_HEADLESS_DURATION, rate, seed), loop
             )
-        return asyncio.run(_tui(url, token, duration, rate, seed, user, fps))
+        return _loop.run(_tui(url, token, duration, rate, seed, user, fps), loop)
     except (ConnectionError, TimeoutError) as exc:
         where = url or "the embedded server"
         print(f"could not connect to {where}: {exc or type(exc).__name__}", file=sys.stderr)
@@ -171,9 +182,10 @@ async def _headless(
 
 def _main_screenshot(args: argparse.Namespace, token: str | None) -> int:
     try:
-        return asyncio.run(
+        return _loop.run(
             _tui(args.url, token, args.duration, args.rate, args.seed, args.user, args.fps,
-                 screenshot=args.screenshot)
+                 screenshot=args.screenshot),
+            args.loop,
         )
     except (ConnectionError, TimeoutError) as exc:
         print(f"could not connect: {exc or type(exc).__name__}", file=sys.stderr)

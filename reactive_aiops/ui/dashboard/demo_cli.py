@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from reactive_aiops import _loop
 from reactive_aiops.ui.dashboard.cli import run_demo
 
 __all__ = ["DEFAULT_DEMO_DURATION", "DEFAULT_DEMO_RATE", "add_arguments", "run"]
@@ -59,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delay", type=float, default=0.0, help="--scripted only: seconds between steps"
     )
+    _loop.add_loop_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,4 +78,4 @@ def run(args: argparse.Namespace) -> int:
         headless = not sys.stdout.isatty()
     if duration is None:
         duration = DEFAULT_DEMO_DURATION if headless else 0.0  # 0: the UI runs until quit
-    return run_demo(headless, duration, args.rate, args.seed)
+    return run_demo(headless, duration, args.rate, args.seed, args.loop)
