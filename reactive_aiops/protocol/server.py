@@ -153,6 +153,8 @@ class ConnectionLimits:
     ping_interval: float = 25.0
     pong_timeout: float = 10.0
     server_version: str = "reactive-aiops"
+    #: characters a recovering subscribe reply may take; beyond, the client resyncs instead
+    max_recovery_size: int = 512 * 1024
 
 
 class State(enum.Enum):
@@ -393,6 +395,12 @@ class ServerConnection:
             )
         self._push_raw(frame)
 
+    def position_lost(self, channel: str) -> None:
+        """The engine lost ``channel``'s stream (e.g. Redis restarted empty): if subscribed,
+        unsubscribe with 2500 so the client resubscribes and learns the new epoch."""
+        if self.state is State.CONNECTED and channel in self.positions:
+            self._lose_position(channel)
+
     # -- internals ----------------------------------------------------------------------------
 
     def _push_raw(self, text: str) -> None:
@@ -588,18 +596,19 @@ class ServerConnection:
             return
         last = pubs[-1].offset if pubs else offset
         self.positions[channel] = (epoch, last)
-        self._reply(
-            command_id,
-            SubscribeResult(
-                recoverable=True,
-                positioned=True,
-                epoch=epoch,
-                offset=offset,
-                recovered=recovered,
-                was_recovering=request.recover,
-                publications=tuple(Publication(data=p.data, offset=p.offset) for p in pubs),
-            ),
-        )
+        result = SubscribeResult(
+            recoverable=True, positioned=True, epoch=epoch, offset=offset, recovered=recovered,
+            was_recovering=request.recover,
+            publications=tuple(Publication(data=p.data, offset=p.offset) for p in pubs))
+        text = encode_replies((Reply(command_id, result),))
+        if pubs and len(text) > self.limits.max_recovery_size:
+            # A backlog this big would not fit a client's frame limit (1 MiB in websockets):
+            # the client would reconnect forever. Say "not recovered": it resyncs from a
+            # snapshot instead, and goes on from the top.
+            text = encode_replies((Reply(command_id, SubscribeResult(
+                recoverable=True, positioned=True, epoch=epoch, offset=last, recovered=False,
+                was_recovering=request.recover)),))
+        self._push_raw(text)
         # Live publications that arrived during the read: the ones the read already covered
         # are dropped as duplicates by offset, the rest follow in order (a gap resubscribes).
         for publication, pub_epoch in buffered:

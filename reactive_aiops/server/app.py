@@ -100,6 +100,11 @@ def _edge_connection_class(edge: EventServer) -> Callable[..., ServerConnection]
                 edge.spawn(self._serve(request))
 
         async def _serve(self, request: http.HttpRequest) -> None:
+            if edge.phase is not health.Phase.SERVING:
+                # Shutting down: clients are being closed, so a publication accepted now could
+                # reach none of them (and the memory engine dies with the process). Say retry.
+                self._respond(503, {"error": {"code": 503, "message": "shutting down, retry"}})
+                return
             self._respond(*await http.handle(request, edge.core))
 
         def _respond(self, status: int, payload: dict[str, Any]) -> None:

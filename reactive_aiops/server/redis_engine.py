@@ -284,13 +284,22 @@ class RedisEngine:
             if not self._subs.get(channel):
                 continue
             try:
-                stream_epoch, _top, pubs = await self._read_stream(channel, str(offset), False)
+                stream_epoch, top, pubs = await self._read_stream(channel, str(offset), False)
             except EngineUnavailable:
                 return
-            if stream_epoch and stream_epoch != epoch and not pubs:
-                continue  # a new epoch with nothing yet: its first publication tells them
+            subs = tuple(self._subs.get(channel, {}).values())
+            if stream_epoch != epoch:
+                # The stream was lost (Redis restarted empty): the subscribers' positions are
+                # void whether or not the new epoch has publications yet. Tell them now, or a
+                # quiet channel would leave them waiting on a stream that no longer exists.
+                for sub in subs:
+                    lost = getattr(sub, "position_lost", None)
+                    if lost is not None:
+                        lost(channel)
+                self._seen[channel] = (stream_epoch, top)
+                continue
             for pub in pubs:
-                for sub in tuple(self._subs.get(channel, {}).values()):
+                for sub in subs:
                     sub.deliver(pub, stream_epoch)
 
     # -- reads -----------------------------------------------------------------------------
