@@ -9,8 +9,9 @@ What flows where::
                     │     first one of a channel: hold it and load it (below)
                     ├─ PublicationReceived(channel, pub)
                     │     -> (held while the channel loads; dropped if the load has it)
-                    │     -> ServerEvent(EventMeta(channel, type, v, id, offset, epoch,
-                    │                              command_id, ts), payload)
+                    │     -> the domain action, decoded at the edge (net.edge), with its
+                    │        EventMeta(channel, type, v, id, offset, epoch, command_id, ts);
+                    │        else ServerEvent(meta, payload) for the store's event table
                     │     -> store: dedupe (channel+epoch+offset, event id) -> event table
                     └─ ResyncRequired(channel)  -> hold the channel and load it again
 
@@ -327,7 +328,7 @@ class StoreBridge:
         # notification, one selector run per frame), everything else one by one, in order.
         self._subscriptions.append(self.manager.listen_batches(self._on_events))
         for channel in self.channels:
-            # held, not observed: the publications arrive through event_batches above
+            # held, not observed: the publications arrive through listen_batches above
             self._subscriptions.append(self.manager.hold(channel))
 
     async def aclose(self) -> None:
