@@ -25,8 +25,8 @@ from typing import Any
 from benchmarks._harness import Row, time_per_op
 from benchmarks._latency_server import _anomaly_event
 from reactive_aiops.aiops.event_table import aiops_event_table
+from reactive_aiops.aiops.live_store import create_live_reducer, create_live_store
 from reactive_aiops.aiops.selectors import select_anomalies_by_severity
-from reactive_aiops.app import create_live_reducer, create_live_store
 from reactive_aiops.core.actions import Init
 from reactive_aiops.core.events import ServerEvent
 from reactive_aiops.net.bridge import StoreBridge, publication_action

@@ -33,8 +33,8 @@ from chaos._procs import (
     wait_until,
     workspace,
 )
+from reactive_aiops.aiops.live_store import create_live_store
 from reactive_aiops.aiops.state import AppState
-from reactive_aiops.app import create_live_store
 from reactive_aiops.core import Store
 from reactive_aiops.core.connection import Connected, ConnectionLost, ResyncRequired
 from reactive_aiops.core.events import event_meta
@@ -215,6 +215,8 @@ class LiveClient:
         self.store: Store[AppState] = create_live_store(middleware=[self.bridge.middleware])
         self.applied: dict[str, list[str]] = {}
         self.epochs: dict[str, list[str]] = {}
+        #: (channel, epoch) -> offsets applied as events
+        self.positions: dict[tuple[str, str], list[int]] = {}
         self.connected: list[float] = []
         self.lost: list[tuple[float, str]] = []
         self.lost_codes: list[int] = []
@@ -232,6 +234,8 @@ class LiveClient:
         if meta is not None and meta.event_id is not None:
             self.applied.setdefault(meta.channel, []).append(meta.event_id)
             self.epochs.setdefault(meta.channel, []).append(meta.epoch or "")
+            if meta.offset is not None:
+                self.positions.setdefault((meta.channel, meta.epoch or ""), []).append(meta.offset)
         elif isinstance(act, TransactionReverted):
             self.reverted.append(act.reason)
         elif isinstance(act, ResyncRequired):
@@ -341,10 +345,36 @@ def record(result: Result, pub: Publisher, client: LiveClient,
            mark: dict[str, int] | None = None) -> None:
     """Set ``result``'s tally and resyncs from what ``pub`` published and ``client`` applied;
     name the lost events in the notes."""
-    result.tally = tally(pub.published, client.applied)
+    covered = covered_by_loads(pub, client)
+    result.tally = tally(pub.published, client.applied, covered)
     result.resyncs = client.resyncs()
+    if covered:
+        result.note(f"{len(covered)} events came inside a snapshot load (a resync), not as "
+                    "events: not lost")
     if result.tally.lost:
         result.note(where_lost(pub, client, mark))
+
+
+def covered_by_loads(pub: Publisher, client: LiveClient) -> set[str]:
+    """Events a snapshot load brought in: never applied as events, yet the client applied a later
+    offset of the same epoch, and a load could have covered them: the first load (before any
+    event the client applied in that epoch) or one after a resync. docs/reliability.md: after a
+    load the state is the snapshot's, then every later event once, in order. An unapplied event
+    between two applied ones with no resync is lost, not covered."""
+    resynced = client.resyncs() > 0
+    covered: set[str] = set()
+    for channel, ids in pub.published.items():
+        got = set(client.applied.get(channel, []))
+        for eid in ids:
+            if eid in got:
+                continue
+            epoch, offset = pub.positions.get(eid, ("", None))
+            offsets = client.positions.get((channel, epoch))
+            if not isinstance(offset, int) or not offsets:
+                continue
+            if offset < min(offsets) or (resynced and offset < max(offsets)):
+                covered.add(eid)
+    return covered
 
 
 # -- figures -----------------------------------------------------------------------------------
@@ -361,15 +391,18 @@ class Tally:
     out_of_order: int = 0
 
 
-def tally(published: dict[str, list[str]], applied: dict[str, list[str]]) -> Tally:
-    """Count lost, duplicated and out-of-order events (module docstring)."""
+def tally(published: dict[str, list[str]], applied: dict[str, list[str]],
+          covered: set[str] | None = None) -> Tally:
+    """Count lost, duplicated and out-of-order events (module docstring); ``covered`` events
+    (brought in by a snapshot load) are neither applied nor lost."""
     out = Tally()
+    covered = covered or set()
     for channel, ids in published.items():
         rank = {eid: i for i, eid in enumerate(ids)}
         got = [e for e in applied.get(channel, []) if e in rank]
         out.published += len(ids)
         out.applied += len(got)
-        out.lost += len(set(ids) - set(got))
+        out.lost += len(set(ids) - set(got) - covered)
         out.duplicated += len(got) - len(set(got))
         highest = -1
         for eid in got:

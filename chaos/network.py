@@ -203,7 +203,8 @@ async def slow_reader(quick: bool) -> list[Result]:
 
 async def reconnect_storm(quick: bool) -> list[Result]:
     """200 clients, the server restarted (module docstring)."""
-    clients, events = (50, 100) if quick else (200, 200)
+    # 200 clients in both modes: "under 25 % in any 100 ms" means little for a few dozen
+    clients, events = (200, 100) if quick else (200, 200)
     result = Result(f"reconnect storm ({clients} clients, SIGTERM restart)", engine="redis")
     keys = Secrets()
     async with workspace() as workdir:
@@ -214,6 +215,7 @@ async def reconnect_storm(quick: bool) -> list[Result]:
         proxy = await FaultProxy("127.0.0.1", server.port).start()
         managers: list[WebSocketManager] = []
         received: list[list[str]] = []
+        subscribed: set[int] = set()
         subs: list[abc.DisposableBase] = []
         try:
             url = f"ws://127.0.0.1:{proxy.port}{WS_PATH}"
@@ -224,10 +226,13 @@ async def reconnect_storm(quick: bool) -> list[Result]:
                 ids: list[str] = []
                 subs.append(manager.publications("anomalies").subscribe(
                     _recorder(ids), on_error=lambda _e: None))
+                subs.append(manager.events.subscribe(_on_subscribed(subscribed, id(manager))))
                 managers.append(manager)
                 received.append(ids)
             for group in range(0, clients, 50):
                 await asyncio.gather(*(m.connect() for m in managers[group:group + 50]))
+            # a publication before a client's first subscribe reply is not that client's
+            await wait_until(lambda: len(subscribed) == clients, 30, "every client subscribed")
             pub = Publisher(keys, lambda: server.port, "r")
             await pub.stream(events // 2)
             result.rss_before = server.rss()
@@ -260,8 +265,9 @@ async def reconnect_storm(quick: bool) -> list[Result]:
             result.note(f"published/applied count deliveries ({len(expected)} events x "
                         f"{clients} clients); {len(times)} attempts over "
                         f"{(times[-1] - times[0]) if times else 0:.2f} s, worst 100 ms window "
-                        f"{worst} ({100 * worst / clients:.0f} %); reconnect = node listening "
-                        f"to all {clients} connected; {time.monotonic() - stopped:.1f} s total")
+                        f"{worst} ({100 * worst / max(len(times), 1):.0f} % of attempts); "
+                        f"reconnect = node listening to all {clients} connected; "
+                        f"{time.monotonic() - stopped:.1f} s total")
             short = [(i, len(ids)) for i, ids in enumerate(received) if len(set(ids)) <
                      len(expected)]
             if short:
@@ -275,7 +281,8 @@ async def reconnect_storm(quick: bool) -> list[Result]:
             result.expect("lost == 0", result.tally.lost == 0)
             result.expect("dup == 0", result.tally.duplicated == 0)
             result.expect("in order", result.tally.out_of_order == 0)
-            result.expect("worst 100 ms <= 25 %", worst <= clients // 4)
+            # the issue's bound, as tests/test_net_reliability.py checks it: of the attempts
+            result.expect("worst 100 ms < 25 % of attempts", worst < len(times) / 4)
         finally:
             for sub in subs:
                 sub.dispose()
@@ -284,6 +291,13 @@ async def reconnect_storm(quick: bool) -> list[Result]:
             await server.stop()
             await redis.stop()
     return [result]
+
+
+def _on_subscribed(subscribed: set[int], key: int) -> Callable[[object], None]:
+    def note(event: object) -> None:
+        if isinstance(event, Subscribed):
+            subscribed.add(key)
+    return note
 
 
 def _recorder(ids: list[str]) -> Callable[[Publication], None]:
@@ -299,10 +313,12 @@ def _event_id(data: Any) -> str:
 
 
 async def big_backlog(quick: bool) -> list[Result]:
-    """A backlog bigger than the client's frame limit (1 MiB) to recover after an outage."""
+    """A backlog bigger than websockets' default frame limit (1 MiB) to recover after an
+    outage: the server answers "not recovered" rather than one reply that big, the client
+    resyncs from a snapshot (which carries each anomaly once), then gets every later event."""
     events, pad = 60, 40_000
     result = Result(f"recovery of a {events * (pad + 400) / 1e6:.1f} MB backlog "
-                    "(client frame limit 1 MiB)")
+                    "(over a 1 MiB frame)")
     keys = Secrets()
     async with workspace() as workdir:
         server = ServerProcess(keys, workdir=workdir)
@@ -323,6 +339,10 @@ async def big_backlog(quick: bool) -> list[Result]:
                 await pub.publish(pad=pad)
             proxy.accept_again()
             healed = time.monotonic()
+            await client.wait_connected_after(healed)
+            await wait_until(lambda: client.resyncs() > 0, 15, "the resync")
+            await client.bridge.wait_loaded()
+            await pub.stream(30, CHANNELS)  # after the resync: each of these once, in order
             await settle(client, pub.published, 15, quiet=5)
             result.rss_after = server.rss()
             record(result, pub, client)

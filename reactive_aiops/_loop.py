@@ -1,7 +1,8 @@
 """The event loop a command runs on: the standard asyncio loop, or uvloop when asked for.
 
-``serve``, ``dashboard`` and ``demo`` take ``--loop {asyncio,uvloop}`` through
-:func:`add_loop_argument` and start their main coroutine with :func:`run`. uvloop is opt-in (the
+``serve``, ``dashboard`` and ``demo`` take ``--loop {asyncio,uvloop}`` (the option is
+``reactive_aiops.cli._common.add_loop_argument``) and start their main coroutine with :func:`run`;
+the benchmarks use it too. uvloop is opt-in (the
 ``uvloop`` extra): the standard loop is what the test suite and the benchmarks' headline figures
 use, and docs/performance.md says what uvloop changes. The name is checked when the arguments are
 parsed, so a missing uvloop is a usage error (one line, exit status 2) before anything starts.
@@ -9,7 +10,6 @@ parsed, so a missing uvloop is a usage error (one line, exit status 2) before an
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -18,7 +18,6 @@ __all__ = [
     "DEFAULT_LOOP",
     "LOOPS",
     "LoopUnavailableError",
-    "add_loop_argument",
     "loop_factory",
     "run",
 ]
@@ -52,25 +51,6 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
         factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
         return factory
     raise LoopUnavailableError(f"unknown event loop {name!r}; choose from {', '.join(LOOPS)}")
-
-
-def _loop_name(text: str) -> str:
-    try:
-        loop_factory(text)
-    except LoopUnavailableError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
-
-
-def add_loop_argument(parser: argparse.ArgumentParser) -> None:
-    """Add ``--loop {asyncio,uvloop}`` (default asyncio) to ``parser``; read it as ``args.loop``."""
-    parser.add_argument(
-        "--loop",
-        type=_loop_name,
-        default=DEFAULT_LOOP,
-        metavar="{" + ",".join(LOOPS) + "}",
-        help="event loop to run on (default asyncio; uvloop needs the 'uvloop' extra)",
-    )
 
 
 def run(main: Coroutine[Any, Any, _T], loop: str = DEFAULT_LOOP) -> _T:

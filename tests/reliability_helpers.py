@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 
+from reactive_aiops.aiops.live_store import create_live_store
 from reactive_aiops.aiops.state import AppState
-from reactive_aiops.app import create_live_store
 from reactive_aiops.core import Store
 from reactive_aiops.core.events import EventMeta, event_meta
 from reactive_aiops.net.bridge import StoreBridge

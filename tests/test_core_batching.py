@@ -23,9 +23,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reactive_aiops.aiops import AnomalyUpserted, DetectorUpserted, HealthUpdated
+from reactive_aiops.aiops.live_store import create_live_reducer
 from reactive_aiops.aiops.reducers import anomalies_reducer, detectors_reducer, health_reducer
 from reactive_aiops.aiops.state import AppState, root_reducer
-from reactive_aiops.app import create_live_reducer
 from reactive_aiops.core import (
     Batch,
     CombinedState,

@@ -13,6 +13,7 @@ from server_helpers import SECRET, RawClient, token
 
 from reactive_aiops import _loop
 from reactive_aiops.cli import build_parser
+from reactive_aiops.cli._common import add_loop_argument
 
 
 async def _loop_module() -> str:
@@ -22,7 +23,7 @@ async def _loop_module() -> str:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="x")
-    _loop.add_loop_argument(parser)
+    add_loop_argument(parser)
     return parser
 
 
@@ -74,7 +75,7 @@ def test_the_long_running_commands_take_loop(command: str) -> None:
 
 def test_dashboard_headless_on_uvloop(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("uvloop")
-    from reactive_aiops.ui.dashboard import cli
+    from reactive_aiops.cli import dashboard as cli
 
     assert cli.run_demo(headless=True, duration=1.0, rate=200.0, seed=3, loop="uvloop") == 0
     out = capsys.readouterr().out

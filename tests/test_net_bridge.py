@@ -28,7 +28,7 @@ from reactive_aiops.aiops import (
     PauseDetector,
     ResolveAnomaly,
 )
-from reactive_aiops.app import create_live_store
+from reactive_aiops.aiops.live_store import create_live_store
 from reactive_aiops.core.connection import Status
 from reactive_aiops.core.events import MalformedEvent, ServerEvent
 from reactive_aiops.net.bridge import AIOPS_CHANNELS, StoreBridge, publication_action

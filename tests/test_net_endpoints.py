@@ -17,7 +17,7 @@ from reliability_helpers import (
 )
 from tls_helpers import Pki, make_pki
 
-from reactive_aiops.app import create_live_store
+from reactive_aiops.aiops.live_store import create_live_store
 from reactive_aiops.core.connection import Connecting, ConnectionLost, Status
 from reactive_aiops.net import WebSocketManager
 from reactive_aiops.net.bridge import AIOPS_CHANNELS, StoreBridge

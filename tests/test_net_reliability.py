@@ -29,7 +29,7 @@ from reliability_helpers import (
 )
 
 from reactive_aiops.aiops import AcknowledgeAnomaly
-from reactive_aiops.app import create_live_store
+from reactive_aiops.aiops.live_store import create_live_store
 from reactive_aiops.core.connection import (
     Connected,
     ConnectionLost,

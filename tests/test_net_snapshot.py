@@ -24,8 +24,8 @@ from reliability_helpers import (
 
 from reactive_aiops.aiops import AnomaliesLoaded, DetectorsLoaded, HealthUpdated
 from reactive_aiops.aiops.event_table import aiops_converter
+from reactive_aiops.aiops.live_store import create_live_store
 from reactive_aiops.aiops.state import AppState
-from reactive_aiops.app import create_live_store
 from reactive_aiops.core import Store
 from reactive_aiops.core.events import event_meta
 from reactive_aiops.net import WebSocketManager

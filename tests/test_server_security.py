@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from reactive_aiops.cli import main
-from reactive_aiops.server import cli
+from reactive_aiops.cli import serve as cli
 from reactive_aiops.server.app import serve_embedded
 from reactive_aiops.server.auth import mint_token, verify_token
 from reactive_aiops.server.config import ServerConfig, SimulationConfig

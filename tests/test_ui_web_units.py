@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from reactivex.subject import Subject
 
 from reactive_aiops.aiops.models import AnomalyState, HealthStatus, Severity
+from reactive_aiops.cli.web import add_arguments, is_loopback, run
 from reactive_aiops.core.optimistic import OptimisticJournal, RevertedTransaction
 from reactive_aiops.ui.dashboard.view import AnomalyRow, ConnectionView, HealthView
 from reactive_aiops.ui.web.adapter import bind_client
@@ -28,7 +29,6 @@ from reactive_aiops.ui.web.auth import (
     parse_users,
     verify_password,
 )
-from reactive_aiops.ui.web.cli import add_arguments, is_loopback, run
 from reactive_aiops.ui.web.model import (
     AuditRecord,
     CommandAudit,

@@ -38,7 +38,7 @@ class AppState:
     detectors: Detectors = attrs.field(factory=empty_detectors)
     anomalies: Anomalies = attrs.field(factory=empty_anomalies)
     health: SystemHealth | None = None
-    # live slices, reduced by reactive_aiops.app.create_live_store (kept as is by root_reducer)
+    # live slices, reduced by aiops.live_store.create_live_store (kept as is by root_reducer)
     connection: ConnectionState = attrs.field(factory=ConnectionState)
     optimistic: OptimisticJournal = EMPTY_JOURNAL
     dedupe: DedupeStats = attrs.field(factory=DedupeStats)

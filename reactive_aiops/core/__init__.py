@@ -22,6 +22,7 @@ from reactive_aiops.core.combine import CombinedState, combine_reducers
 from reactive_aiops.core.compose import Dispatch, Middleware, StoreAPI, compose
 from reactive_aiops.core.dedupe import DedupeStats, dedupe, dedupe_stats
 from reactive_aiops.core.entities import EntityCollection, OrderedView
+from reactive_aiops.core.epics import Epic
 from reactive_aiops.core.errors import (
     DispatchInReducerError,
     MiddlewareSetupError,
@@ -50,7 +51,7 @@ from reactive_aiops.core.optimistic import (
     optimistic,
 )
 from reactive_aiops.core.selectors import Selector, create_selector
-from reactive_aiops.core.store import Epic, Reducer, Store, create_store
+from reactive_aiops.core.store import Reducer, Store, create_store
 
 __all__ = [
     "Batch",

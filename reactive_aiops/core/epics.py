@@ -7,15 +7,34 @@ again after an exponential backoff; the other epics and the store carry on.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
-from reactivex import abc
+from reactivex import Observable, abc
 from reactivex.disposable import SerialDisposable
 
 from reactive_aiops.core.actions import EffectFailed
 
-if TYPE_CHECKING:
-    from reactive_aiops.core.store import Epic, Store
+__all__ = ["Epic", "EpicHost"]
+
+#: ``epic(actions, states) -> actions to dispatch``.
+Epic = Callable[[Observable[Any], Observable[Any]], Observable[Any]]
+
+
+class EpicHost(Protocol):
+    """What an epic runs against: the store's two streams and its ``dispatch``.
+
+    A protocol rather than :class:`~reactive_aiops.core.store.Store` itself, so that the store
+    imports this module and not the other way round (no import circle in the core).
+    """
+
+    @property
+    def actions(self) -> Observable[Any]: ...
+
+    @property
+    def states(self) -> Observable[Any]: ...
+
+    def dispatch(self, action: Any) -> Any: ...
 
 
 def _epic_name(epic: Any) -> str:
@@ -27,7 +46,7 @@ class _EpicRunner:
 
     def __init__(
         self,
-        store: Store[Any],
+        store: EpicHost,
         epic: Epic,
         scheduler: abc.SchedulerBase,
         backoff: tuple[float, float],

@@ -34,6 +34,7 @@ from reactivex.subject import Subject
 from reactive_aiops.core.actions import Batch, Init, ReplaceReducer
 from reactive_aiops.core.batching import reduce_many_of
 from reactive_aiops.core.compose import Dispatch, Middleware, compose
+from reactive_aiops.core.epics import Epic, _EpicRunner
 from reactive_aiops.core.errors import (
     DispatchInReducerError,
     MiddlewareSetupError,
@@ -45,8 +46,6 @@ T = TypeVar("T")
 
 #: ``reducer(state, action) -> new state``; ``state`` is None when the initial one is wanted.
 Reducer = Callable[[Any, Any], S]
-#: ``epic(actions, states) -> actions to dispatch``.
-Epic = Callable[[Observable[Any], Observable[Any]], Observable[Any]]
 
 _log = logging.getLogger(__name__)
 
@@ -204,8 +203,6 @@ class Store(Generic[S]):
             self._dispatch_chain = self._reduce
         self._epics: list[_EpicRunner] = []
         if epics:
-            from reactive_aiops.core.epics import _EpicRunner
-
             scheduler = epic_scheduler or reactivex.scheduler.TimeoutScheduler.singleton()
             for epic in epics:
                 runner = _EpicRunner(self, epic, scheduler, epic_backoff)

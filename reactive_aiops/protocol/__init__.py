@@ -2,7 +2,7 @@
 
 No asyncio, no sockets, no clock: ``ClientProtocol`` takes text and ``now`` and returns events
 and text to send (see its module docstring for the driving loop). The server side lives in
-``protocol.server`` (owned by the server work).
+``protocol.server`` (a package: connection state machine, hub contract, limits).
 """
 
 from reactive_aiops.protocol.backoff import BackoffPolicy, backoff

@@ -1,7 +1,7 @@
 """Server configuration: one frozen record, every knob with a safe default.
 
-Build it with keyword arguments or from the command line (``reactive_aiops.server.cli``); pass it to
-``serve_embedded`` or ``EventServer``. Times are seconds, sizes bytes.
+Build it with keyword arguments or from the command line (``reactive_aiops.cli.serve``); pass
+it to ``serve_embedded`` or ``EventServer``. Times are seconds, sizes bytes.
 """
 
 from __future__ import annotations

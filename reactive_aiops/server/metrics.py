@@ -28,6 +28,7 @@ from reactive_aiops.protocol.server import (
     Hub,
     Principal,
     SubscribeOutcome,
+    Subscriber,
 )
 from reactive_aiops.protocol.server import ServerConnection as ProtocolConnection
 from reactive_aiops.server.broker import Broker, Publication
@@ -194,7 +195,7 @@ class MeteredHub:
         """As the core."""
         return self._core.channel_exists(channel)
 
-    def subscribe(self, channel: str, subscriber: ProtocolConnection, recover: bool, offset: int,
+    def subscribe(self, channel: str, subscriber: Subscriber, recover: bool, offset: int,
                   epoch: str, done: Callable[[SubscribeOutcome | Error], None]) -> None:
         """Subscribe through the core; count recoveries by outcome."""
 
@@ -205,7 +206,7 @@ class MeteredHub:
 
         self._core.subscribe(channel, subscriber, recover, offset, epoch, counted)
 
-    def unsubscribe(self, channel: str, subscriber: ProtocolConnection) -> None:
+    def unsubscribe(self, channel: str, subscriber: Subscriber) -> None:
         """As the core."""
         self._core.unsubscribe(channel, subscriber)
 

@@ -80,7 +80,7 @@ def _dumps(value: Any) -> str:
 
 class RedisEngine:
     """The ``Engine`` of a node in a cluster that shares one Redis (``redis://`` or
-    ``rediss://`` URL; a password only from the environment, see ``server/cli.py``)."""
+    ``rediss://`` URL; a password only from the environment, see ``cli/serve.py``)."""
 
     name = "redis"
 

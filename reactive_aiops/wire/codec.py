@@ -37,7 +37,8 @@ from reactive_aiops.wire.messages import (
 )
 
 #: Default frame size guard (characters); both directions. Matches the client's websockets max_size.
-DEFAULT_MAX_FRAME = 1 << 20
+#: 16 MiB: a snapshot of a long-running server (thousands of anomalies) must fit in one reply.
+DEFAULT_MAX_FRAME = 16 << 20
 #: A frame may batch many messages, but not without bound (a server parses them all at once).
 DEFAULT_MAX_MESSAGES = 1000
 

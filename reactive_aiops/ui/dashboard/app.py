@@ -1,9 +1,9 @@
 """The Textual dashboard app: four panels bound to selector streams of one store.
 
 ``DashboardApp(store)`` shows whatever store it is given -- the live client store from
-:func:`reactive_aiops.app.create_live_store`, or any store with the AIOps slices -- and turns keys
-into commands dispatched to that store. It owns no connection: the caller starts the client (and
-the embedded server) and stops them after the app exits (see :mod:`.cli`).
+:func:`reactive_aiops.aiops.live_store.create_live_store`, or any store with the AIOps slices --
+and turns keys into commands dispatched to that store. It owns no connection: the caller starts
+the client (and the embedded server) and stops them after the app exits (see :mod:`.session`).
 
 Every panel reads one memoized view selector of the store, bound with the Textual adapter
 (:func:`.bind.bind_selector`): values land on the app's thread, and the selector runs and the

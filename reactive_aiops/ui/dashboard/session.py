@@ -127,7 +127,7 @@ async def _connect(
 ) -> AsyncIterator[Session]:
     import asyncio
 
-    from reactive_aiops.app import create_live_store
+    from reactive_aiops.aiops.live_store import create_live_store
     from reactive_aiops.net.bridge import StoreBridge
     from reactive_aiops.net.client import WebSocketManager
 

@@ -16,12 +16,11 @@ import sys
 from typing import TextIO
 
 from reactive_aiops import _loop
-from reactive_aiops.ui.dashboard.session import open_session
-from reactive_aiops.ui.gc_policy import streaming_gc
+from reactive_aiops.cli._common import TOKEN_ENV, add_loop_argument, positive
+from reactive_aiops.ui.dashboard.runner import run_dashboard_session, run_headless_session
 
 __all__ = ["add_arguments", "run", "run_demo"]
 
-TOKEN_ENV = "REACTIVE_AIOPS_TOKEN"
 DEFAULT_HEADLESS_DURATION = 10.0
 
 
@@ -45,18 +44,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--duration",
-        type=_positive,
+        type=positive,
         default=None,
         help=f"seconds to run headless (default {DEFAULT_HEADLESS_DURATION:g}); "
         "with the UI, quit after this long",
     )
     parser.add_argument(
-        "--rate", type=_positive, default=20.0, help="simulated samples per second (embedded)"
+        "--rate", type=positive, default=20.0, help="simulated samples per second (embedded)"
     )
     parser.add_argument("--seed", type=int, default=0, help="simulation seed (embedded)")
     parser.add_argument("--user", default="operator", help="name recorded on acknowledgements")
     parser.add_argument(
-        "--fps", type=_positive, default=30.0, help="maximum renders per panel per second"
+        "--fps", type=positive, default=30.0, help="maximum renders per panel per second"
     )
     parser.add_argument(
         "--screenshot",
@@ -64,17 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SVG",
         help="run the UI without a terminal for --duration seconds, then save an SVG screenshot",
     )
-    _loop.add_loop_argument(parser)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+    add_loop_argument(parser)
 
 
 def _interactive(stream: TextIO) -> bool:
@@ -155,10 +144,19 @@ def _main(
 ) -> int:
     try:
         if headless:
-            return _loop.run(
-                _headless(url, token, duration or DEFAULT_HEADLESS_DURATION, rate, seed), loop
+            summary = _loop.run(
+                run_headless_session(url, token, duration=duration or DEFAULT_HEADLESS_DURATION,
+                                     rate=rate, seed=seed),
+                loop,
             )
-        return _loop.run(_tui(url, token, duration, rate, seed, user, fps), loop)
+            print(summary.format())
+            sys.stdout.flush()
+            return 0
+        return _loop.run(
+            run_dashboard_session(url, token, duration=duration, rate=rate, seed=seed, user=user,
+                                  fps=fps),
+            loop,
+        )
     except (ConnectionError, TimeoutError) as exc:
         where = url or "the embedded server"
         print(f"could not connect to {where}: {exc or type(exc).__name__}", file=sys.stderr)
@@ -167,57 +165,14 @@ def _main(
         return 130
 
 
-async def _headless(
-    url: str | None, token: str | None, duration: float, rate: float, seed: int
-) -> int:
-    from reactive_aiops.ui.dashboard.headless import run_headless
-
-    async with open_session(url, token=token, rate=rate, seed=seed) as session:
-        with streaming_gc():
-            summary = await run_headless(session.store, duration)
-    print(summary.format())
-    sys.stdout.flush()
-    return 0
-
-
 def _main_screenshot(args: argparse.Namespace, token: str | None) -> int:
     try:
         return _loop.run(
-            _tui(args.url, token, args.duration, args.rate, args.seed, args.user, args.fps,
-                 screenshot=args.screenshot),
+            run_dashboard_session(args.url, token, duration=args.duration, rate=args.rate,
+                                  seed=args.seed, user=args.user, fps=args.fps,
+                                  screenshot=args.screenshot),
             args.loop,
         )
     except (ConnectionError, TimeoutError) as exc:
         print(f"could not connect: {exc or type(exc).__name__}", file=sys.stderr)
         return 1
-
-
-async def _tui(
-    url: str | None,
-    token: str | None,
-    duration: float | None,
-    rate: float,
-    seed: int,
-    user: str,
-    fps: float,
-    *,
-    screenshot: str | None = None,
-) -> int:
-    from reactive_aiops.ui.dashboard.app import DashboardApp
-
-    async with open_session(url, token=token, rate=rate, seed=seed, user=user) as session:
-        app = DashboardApp(
-            session.store,
-            user=user,
-            fps=fps,
-            title=session.url,
-            quit_after=duration,
-            screenshot=screenshot,
-        )
-        with streaming_gc():
-            if screenshot is not None:
-                # No terminal needed: Textual renders into a virtual screen of this size.
-                await app.run_async(headless=True, size=(120, 34))
-            else:
-                await app.run_async()
-    return app.return_code or 0

@@ -12,8 +12,8 @@ import pytest
 
 from reactive_aiops.aiops.actions import AcknowledgeAnomaly
 from reactive_aiops.aiops.event_table import aiops_event_table
+from reactive_aiops.aiops.live_store import create_live_reducer
 from reactive_aiops.aiops.state import AppState
-from reactive_aiops.app import create_live_reducer
 from reactive_aiops.cli import main
 from reactive_aiops.core import create_store
 from reactive_aiops.core.actionlog import JsonlLog, read_jsonl, record_actions, replay

@@ -11,7 +11,7 @@ import sys
 import pytest
 from server_helpers import SECRET, RawClient, token
 
-from reactive_aiops.server import cli
+from reactive_aiops.cli import serve as cli
 
 
 def test_arguments_and_environment_make_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,3 +52,22 @@ async def test_serve_runs_until_sigterm_and_clients_get_3001() -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_redis_url_without_the_redis_extra_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The extra is looked up, not imported: the Redis client stays inside the Redis engine.
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "redis" else real_find_spec(name, *a))
+    monkeypatch.setenv("REACTIVE_AIOPS_TOKEN_SECRET", SECRET)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["--port", "0", "--redis-url", "redis://127.0.0.1:6399/0"])
+    assert cli.run(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "pip install 'reactive-aiops[redis]'" in err

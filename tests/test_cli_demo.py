@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from reactive_aiops.ui.dashboard import demo_cli
+from reactive_aiops.cli import demo as demo_cli
 
 
 def _parse(*argv: str) -> argparse.Namespace:

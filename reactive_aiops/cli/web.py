@@ -4,23 +4,22 @@ Without ``--url`` it starts the embedded server with the simulated source, like 
 ``--url`` the token comes from ``--token`` or ``$REACTIVE_AIOPS_TOKEN`` (the flag shows in
 ``ps``). Loopback by default, where the local user is the operator; on any other ``--host`` the
 page asks for a login, and a users file (``--users-file`` or ``$REACTIVE_AIOPS_WEB_USERS``, see
-:mod:`.auth`) is required. Usage errors: one line on stderr, exit status 2.
+:mod:`reactive_aiops.ui.web.auth`) is required. Usage errors: one line on stderr, exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import logging
 import os
 import sys
 
+from reactive_aiops.cli._common import TOKEN_ENV, is_loopback, port, positive
 from reactive_aiops.ui.web.auth import USERS_ENV, UsersFileError, load_users
 
 __all__ = ["add_arguments", "is_loopback", "run"]
 
-TOKEN_ENV = "REACTIVE_AIOPS_TOKEN"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1; any other needs a login "
                         "configuration)")
-    parser.add_argument("--port", type=_port, default=8080,
+    parser.add_argument("--port", type=port, default=8080,
                         help="port to listen on (default 8080; 0: any free port)")
     parser.add_argument("--tls-cert", default=None, metavar="FILE",
                         help="PEM certificate: serve https (browsers allow notifications only "
@@ -45,43 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ask for a login even on loopback (e.g. behind a reverse proxy)")
     parser.add_argument("--user", default="operator",
                         help="who the local user is on loopback without login (default operator)")
-    parser.add_argument("--rate", type=_positive, default=20.0,
+    parser.add_argument("--rate", type=positive, default=20.0,
                         help="simulated samples per second (embedded server)")
     parser.add_argument("--seed", type=int, default=0, help="simulation seed (embedded server)")
-    parser.add_argument("--fps", type=_positive, default=60.0,
+    parser.add_argument("--fps", type=positive, default=60.0,
                         help="maximum renders (UI messages) per tab per second (default 60)")
-    parser.add_argument("--duration", type=_positive, default=None,
+    parser.add_argument("--duration", type=positive, default=None,
                         help="stop after this many seconds (default: run until interrupted)")
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port out of range: {value}")
-    return value
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only listens on this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _fail(message: str) -> int:

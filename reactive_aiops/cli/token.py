@@ -12,8 +12,8 @@ import os
 import sys
 import time
 
+from reactive_aiops.cli.serve import SECRET_ENV
 from reactive_aiops.server.auth import mint_token
-from reactive_aiops.server.cli import SECRET_ENV
 
 #: Default validity of a minted token (seconds).
 DEFAULT_TTL = 3600.0

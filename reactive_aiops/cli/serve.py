@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
+import importlib.util
 import logging
 import os
 import signal
@@ -20,6 +20,7 @@ import time
 import attrs
 
 from reactive_aiops import _loop
+from reactive_aiops.cli._common import add_loop_argument, is_loopback
 from reactive_aiops.server.app import EventServer
 from reactive_aiops.server.auth import mint_token
 from reactive_aiops.server.config import ServerConfig, SimulationConfig
@@ -86,17 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--redis-ca", metavar="FILE", default=os.environ.get(CA_ENV),
                         help="CA certificate (PEM) of a rediss:// server with a private CA "
                         f"(default ${CA_ENV}; none: the system's CAs)")
-    _loop.add_loop_argument(parser)
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    add_loop_argument(parser)
 
 
 def _secret(args: argparse.Namespace) -> str | None:
@@ -190,12 +181,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         configure(args.log_level, args.log_format)
         config = config_from(args)
-        if config.redis_url is not None:
-            try:
-                import redis  # noqa: F401
-            except ModuleNotFoundError:
-                raise UsageError("reactive-aiops serve: --redis-url needs the redis extra: "
-                                 "pip install 'reactive-aiops[redis]'") from None
+        if config.redis_url is not None and importlib.util.find_spec("redis") is None:
+            raise UsageError("reactive-aiops serve: --redis-url needs the redis extra: "
+                             "pip install 'reactive-aiops[redis]'")
         server = EventServer(config)
     except (UsageError, TlsConfigError, ValueError) as exc:
         print(str(exc) if isinstance(exc, UsageError) else f"reactive-aiops serve: {exc}",

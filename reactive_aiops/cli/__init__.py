@@ -1,8 +1,11 @@
 """Command line entry point: ``reactive-aiops`` and ``python -m reactive_aiops``.
 
-Each subcommand lives in its own module that exposes ``add_arguments(parser)`` and
-``run(args) -> int``; they are imported only when chosen, so ``demo`` never pays for Textual
-and ``serve`` never pays for the store.
+The outermost layer: one module per command in this package (``demo``, ``serve``,
+``dashboard``, ``web``, ``replay``, ``token``), each a thin layer that turns flags and the
+environment into calls to the library and exposes ``add_arguments(parser)`` and
+``run(args) -> int``. Nothing in the library imports this package. A command's module is imported
+only when the parser is built, and a missing optional extra leaves the command listed with what
+to install, so ``serve`` never pays for Textual.
 """
 
 from __future__ import annotations
@@ -15,16 +18,16 @@ from collections.abc import Callable, Sequence
 #: subcommand -> (module path, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": (
-        "reactive_aiops.ui.dashboard.demo_cli",
+        "reactive_aiops.cli.demo",
         "the main job: embedded server + simulated source + dashboard (headless summary "
         "when stdout is not a terminal; --scripted for the pure store scenario)",
     ),
-    "replay": ("reactive_aiops.core.replay_cli", "replay a recorded JSON Lines action log"),
-    "serve": ("reactive_aiops.server.cli", "run the Centrifuge-compatible event server"),
-    "token": ("reactive_aiops.server.token_cli",
+    "replay": ("reactive_aiops.cli.replay", "replay a recorded JSON Lines action log"),
+    "serve": ("reactive_aiops.cli.serve", "run the Centrifuge-compatible event server"),
+    "token": ("reactive_aiops.cli.token",
               "mint a connection token from $REACTIVE_AIOPS_TOKEN_SECRET"),
-    "dashboard": ("reactive_aiops.ui.dashboard.cli", "run the Textual AIOps dashboard"),
-    "web": ("reactive_aiops.ui.web.cli", "run the AIOps dashboard in the browser (NiceGUI)"),
+    "dashboard": ("reactive_aiops.cli.dashboard", "run the Textual AIOps dashboard"),
+    "web": ("reactive_aiops.cli.web", "run the AIOps dashboard in the browser (NiceGUI)"),
 }
 
 
@@ -67,7 +70,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     status: int = args._run(args)
     return status
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

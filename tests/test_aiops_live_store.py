@@ -1,4 +1,5 @@
-"""create_live_store: every slice reduced, middleware order, optimistic + dedupe interplay."""
+"""create_live_store (aiops/live_store.py): every slice reduced, middleware order, optimistic and
+dedupe interplay; the deprecated reactive_aiops.app alias."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from reactive_aiops.aiops import (
     AnomalyUpserted,
     Severity,
 )
+from reactive_aiops.aiops.live_store import create_live_reducer, create_live_store
 from reactive_aiops.aiops.state import AppState
-from reactive_aiops.app import create_live_reducer, create_live_store
 from reactive_aiops.core import Dispatch, StoreAPI
 from reactive_aiops.core.connection import (
     Connected,
@@ -238,3 +239,14 @@ def test_default_table_decodes_aiops_events_and_echo_confirms_a_command() -> Non
     bad = attrs.evolve(meta, event_id="ev-2", offset=2, command_id=None)
     store.dispatch(ServerEvent(bad, {"id": 3}))
     assert store.state.dedupe.malformed == 1
+
+
+def test_the_old_app_module_is_a_deprecated_alias_of_live_store() -> None:
+    import reactive_aiops.app as old
+    from reactive_aiops.aiops import live_store
+
+    for name in ("create_live_store", "create_live_reducer", "DEFAULT_COMMAND_TTL"):
+        with pytest.warns(DeprecationWarning, match=f"aiops.live_store.{name}"):
+            assert getattr(old, name) is getattr(live_store, name)
+    with pytest.raises(AttributeError):
+        _ = old.nothing_here

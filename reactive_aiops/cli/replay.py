@@ -6,7 +6,7 @@ the final state, and the count of each action type. A malformed line is reported
 
 The reducer is named by ``--reducer module:attribute`` (a reducer), or by ``--reducer-factory``
 (a callable returning one); the default is the live AIOps reducer
-(``reactive_aiops.app:create_live_reducer``), loaded by name so the core never imports the app.
+(``reactive_aiops.aiops.live_store:create_live_reducer``), loaded by name.
 A log recorded outside ``dedupe``/``map_events`` (it holds raw ``ServerEvent`` records) is
 replayed through those two middleware, with the event table from ``--event-table`` (a factory).
 """
@@ -29,7 +29,7 @@ from reactive_aiops.core.dedupe import dedupe
 from reactive_aiops.core.events import ServerEvent, map_events
 
 #: Called with no arguments for the reducer when ``--reducer`` is not given.
-DEFAULT_REDUCER_FACTORY = "reactive_aiops.app:create_live_reducer"
+DEFAULT_REDUCER_FACTORY = "reactive_aiops.aiops.live_store:create_live_reducer"
 #: Called with no arguments for the event table when the log holds raw server events.
 DEFAULT_EVENT_TABLE = "reactive_aiops.aiops.event_table:aiops_event_table"
 

@@ -1,35 +1,39 @@
-"""Sans-I/O server side of one Centrifuge v2 (JSON) connection.
+"""Sans-I/O server side of one Centrifuge v2 (JSON) connection: :class:`ServerConnection`.
 
 Text and ``now`` go in (``receive_text``, ``receive_binary``, ``tick``), publications arrive from
-the broker through ``deliver``; frames come out of ``data_to_send()`` and a close request appears in
-``close_code`` / ``close_reason``. No sockets, no asyncio, no wall clock: the edge
-(``reactive_aiops.server.app``) pumps it, and tests drive it with plain strings and numbers.
-
-What it enforces (codes from ``reactive_aiops.wire.codes``):
-
-- connect first (anything else, or a second connect: close 3501); no valid connect within
-  ``auth_timeout``: close 3502 "stale"; bad token: close 3500; expired token: error 109 (the SDKs
-  fetch a new token and reconnect); connection not refreshed past ``exp`` + grace: close 3005.
-- pings ``{}`` every ``ping_interval``; no pong within ``pong_timeout``: close 3012.
-- rate limit per connection (error 111, or 429 for RPC commands; a client that keeps flooding is
-  closed with 3013); frame size (close 1009) and JSON nesting depth (close 3501).
-- subscribe: channel check (102), authorization on every subscribe (103), channel limit (106),
-  duplicate (105); recovery from (offset, epoch); positioned delivery: duplicates are dropped and a
-  gap (or a new epoch) sends unsubscribe 2500 "insufficient state" so the client recovers.
-- a bounded outgoing buffer: a client that does not drain it is closed with 3008 "slow"
-  (reconnectable) instead of buffering without limit.
+the broker through ``deliver``; frames come out of ``data_to_send()`` and a close request appears
+in ``close_code`` / ``close_reason``. What it enforces: :mod:`reactive_aiops.protocol.server`.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
-import attrs
-
+from reactive_aiops.protocol.server.hub import (
+    AuthFailure,
+    HistoryOutcome,
+    Hub,
+    Principal,
+    PublicationLike,
+    SubscribeOutcome,
+)
+from reactive_aiops.protocol.server.limits import (
+    EXPIRY_GRACE,
+    FLAG_REJECT_UNRECOVERED,
+    ConnectionLimits,
+    TokenBucket,
+    json_depth_exceeds,
+)
+from reactive_aiops.protocol.server.replies import (
+    error_reply,
+    history_result,
+    join_frames,
+    subscribe_reply,
+)
 from reactive_aiops.wire.codec import decode_commands, encode_replies, encode_reply
-from reactive_aiops.wire.codes import ERROR_MESSAGES, DisconnectCode, ErrorCode, UnsubscribeCode
+from reactive_aiops.wire.codes import DisconnectCode, ErrorCode, UnsubscribeCode
 from reactive_aiops.wire.errors import ProtocolError
 from reactive_aiops.wire.integers import find_unsafe_integer
 from reactive_aiops.wire.messages import (
@@ -39,7 +43,6 @@ from reactive_aiops.wire.messages import (
     ConnectResult,
     Error,
     HistoryRequest,
-    HistoryResult,
     Ping,
     Pong,
     Publication,
@@ -49,112 +52,15 @@ from reactive_aiops.wire.messages import (
     RefreshResult,
     Reply,
     RPCRequest,
-    RPCResult,
     SendRequest,
     ServerMessage,
     SubscribeRequest,
-    SubscribeResult,
     UnsubscribePush,
     UnsubscribeRequest,
     UnsubscribeResult,
 )
 
-#: Subscribe flag bit 2: the client prefers error 112 over an unrecovered subscription.
-FLAG_REJECT_UNRECOVERED = 2
-#: Grace after ``exp`` before an unrefreshed connection is closed (as the Go server).
-EXPIRY_GRACE = 25.0
-#: Outgoing messages are joined into frames of at most this many characters.
-MAX_OUT_FRAME = 64 * 1024
-
-
-class Principal(Protocol):
-    """What a verified token grants (``reactive_aiops.server.auth.Claims`` satisfies it)."""
-
-    @property
-    def sub(self) -> str: ...
-
-    @property
-    def exp(self) -> float: ...
-
-    def allows_channel(self, channel: str) -> bool: ...
-
-
-class PublicationLike(Protocol):
-    """A broker publication: ``frame`` caches its encoded push for the whole fan-out."""
-
-    channel: str
-    offset: int
-    data: Any
-    frame: str | None
-
-
-class AuthFailure(enum.Enum):
-    """Why a token was refused: ``EXPIRED`` (client refreshes) or ``INVALID`` (terminal)."""
-
-    EXPIRED = "expired"
-    INVALID = "invalid"
-
-
-#: What ``Hub.subscribe`` reports: ``(epoch, offset, recovered, publications)``, or an error.
-SubscribeOutcome = tuple[str, int, bool, Sequence[PublicationLike]]
-#: What ``Hub.history`` reports: ``(epoch, top offset, retained publications)``, or an error.
-HistoryOutcome = tuple[str, int, Sequence[PublicationLike]]
-
-
-class Hub(Protocol):
-    """The server-wide parts a connection calls (no I/O in the connection itself).
-
-    ``subscribe``, ``history`` and ``rpc`` report through a ``done`` callback: an in-process
-    engine calls it before returning, a networked one (Redis) later, from the event loop. A
-    subscriber is registered for live publications *before* ``subscribe`` reads the stream's
-    position, and the connection buffers what arrives until ``done``: nothing published in
-    between is lost, and what the read already returned is dropped by offset.
-    """
-
-    def authenticate(self, token: str, now: float) -> Principal | AuthFailure:
-        """Verify a connection token at ``now``."""
-        ...
-
-    def channel_exists(self, channel: str) -> bool: ...
-
-    def subscribe(
-        self, channel: str, subscriber: ServerConnection, recover: bool, offset: int, epoch: str,
-        done: Callable[[SubscribeOutcome | Error], None],
-    ) -> None:
-        """Register ``subscriber``, then report ``(epoch, offset, recovered, publications)``.
-
-        On an error the hub has already unregistered ``subscriber``.
-        """
-        ...
-
-    def unsubscribe(self, channel: str, subscriber: ServerConnection) -> None: ...
-
-    def history(self, channel: str, done: Callable[[HistoryOutcome | Error], None]) -> None:
-        """Report ``(epoch, top offset, retained publications)``."""
-        ...
-
-    def rpc(self, method: str, data: Any, principal: Principal,
-            done: Callable[[RPCResult | Error], None]) -> None: ...
-
-
-@attrs.frozen
-class ConnectionLimits:
-    """Per-connection policy; the server builds it from ``ServerConfig``."""
-
-    max_message_size: int = 64 * 1024
-    max_nesting_depth: int = 32
-    max_channels: int = 128
-    rate_per_second: float = 50.0
-    rate_burst: int = 100
-    #: rejected commands in a row before closing with 3013
-    max_rate_violations: int = 200
-    send_queue_size: int = 1024
-    auth_timeout: float = 10.0
-    ping_interval: float = 25.0
-    pong_timeout: float = 10.0
-    server_version: str = "reactive-aiops"
-    #: characters a recovering subscribe reply may take; beyond, the client resyncs instead
-    max_recovery_size: int = 512 * 1024
+__all__ = ["ServerConnection", "State"]
 
 
 class State(enum.Enum):
@@ -163,59 +69,6 @@ class State(enum.Enum):
     AWAIT_CONNECT = "await_connect"
     CONNECTED = "connected"
     CLOSED = "closed"
-
-
-def _error(code: int, message: str | None = None) -> Error:
-    temporary = code in (ErrorCode.INTERNAL, ErrorCode.TOO_MANY_REQUESTS)
-    return Error(code, message or ERROR_MESSAGES.get(code, "error"), temporary)
-
-
-class TokenBucket:
-    """Rate limiter: ``rate`` tokens a second, at most ``burst`` saved; time is passed in."""
-
-    __slots__ = ("_last", "_tokens", "burst", "rate")
-
-    def __init__(self, rate: float, burst: int, now: float) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst >= 1")
-        self.rate, self.burst, self._tokens, self._last = rate, burst, float(burst), now
-
-    def take(self, now: float) -> bool:
-        """Spend one token if available; False (spending nothing) otherwise."""
-        self._tokens = min(float(self.burst), self._tokens + max(0.0, now - self._last) * self.rate)
-        self._last = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
-
-
-def json_depth_exceeds(text: str, limit: int) -> bool:
-    """True if ``text`` nests JSON arrays/objects deeper than ``limit``.
-
-    A bracket scan that skips string literals, run before ``json.loads`` so that a frame of
-    thousands of ``[`` never reaches the parser's recursion limit.
-    """
-    if text.count("[") + text.count("{") <= limit:
-        return False  # cannot nest deeper than the number of openers
-    depth, in_string, escaped = 0, False, False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif ch in "]}":
-            depth -= 1
-    return False
 
 
 class ServerConnection:
@@ -252,19 +105,7 @@ class ServerConnection:
     def data_to_send(self) -> list[str]:
         """Frames to send now, in order (messages joined with ``\\n`` up to 64 KiB a frame)."""
         out, self._out = self._out, []
-        if len(out) <= 1:
-            return out
-        frames: list[str] = []
-        batch: list[str] = []
-        size = 0
-        for text in out:
-            if batch and size + len(text) + 1 > MAX_OUT_FRAME:
-                frames.append("\n".join(batch))
-                batch, size = [], 0
-            batch.append(text)
-            size += len(text) + 1
-        frames.append("\n".join(batch))
-        return frames
+        return join_frames(out)
 
     @property
     def pending(self) -> int:
@@ -454,9 +295,9 @@ class ServerConnection:
             if self._violations > self.limits.max_rate_violations:
                 self.close(DisconnectCode.TOO_MANY_REQUESTS, "too many requests")
             elif isinstance(request, RPCRequest):
-                self._reply(message.id, _error(ErrorCode.APP_RATE_LIMITED))
+                self._reply(message.id, error_reply(ErrorCode.APP_RATE_LIMITED))
             else:
-                self._reply(message.id, _error(ErrorCode.TOO_MANY_REQUESTS))
+                self._reply(message.id, error_reply(ErrorCode.TOO_MANY_REQUESTS))
             return
         self._violations = 0
         if isinstance(request, ConnectRequest):
@@ -484,15 +325,15 @@ class ServerConnection:
             self._history(message.id, request)
         elif isinstance(request, PublishRequest):
             # Clients never publish; detection services use the publish API.
-            self._reply(message.id, _error(ErrorCode.PERMISSION_DENIED))
+            self._reply(message.id, error_reply(ErrorCode.PERMISSION_DENIED))
         else:
-            self._reply(message.id, _error(ErrorCode.NOT_AVAILABLE))
+            self._reply(message.id, error_reply(ErrorCode.NOT_AVAILABLE))
 
     def _verify(self, token: str, now: float) -> Principal | Error | None:
         """A principal, an error reply (expired), or None after closing (invalid)."""
         verified = self.hub.authenticate(token, now)
         if verified is AuthFailure.EXPIRED:
-            return _error(ErrorCode.TOKEN_EXPIRED)
+            return error_reply(ErrorCode.TOKEN_EXPIRED)
         if verified is AuthFailure.INVALID:
             self.close(DisconnectCode.INVALID_TOKEN, "invalid token")
             return None
@@ -550,10 +391,10 @@ class ServerConnection:
 
     def _check_channel(self, channel: str) -> Error | None:
         if not self.hub.channel_exists(channel):
-            return _error(ErrorCode.UNKNOWN_CHANNEL)
+            return error_reply(ErrorCode.UNKNOWN_CHANNEL)
         assert self.principal is not None
         if not self.principal.allows_channel(channel):
-            return _error(ErrorCode.PERMISSION_DENIED)
+            return error_reply(ErrorCode.PERMISSION_DENIED)
         return None
 
     def _subscribe(self, command_id: int, request: SubscribeRequest) -> None:
@@ -562,11 +403,11 @@ class ServerConnection:
             self.close(DisconnectCode.BAD_REQUEST, "bad request: empty channel")
             return
         if channel in self.positions or channel in self._pending:
-            self._reply(command_id, _error(ErrorCode.ALREADY_SUBSCRIBED))
+            self._reply(command_id, error_reply(ErrorCode.ALREADY_SUBSCRIBED))
             return
         problem = self._check_channel(channel)
         if problem is None and len(self.positions) + len(self._pending) >= self.limits.max_channels:
-            problem = _error(ErrorCode.LIMIT_EXCEEDED)
+            problem = error_reply(ErrorCode.LIMIT_EXCEEDED)
         if problem is not None:
             self._reply(command_id, problem)
             return
@@ -592,23 +433,12 @@ class ServerConnection:
         epoch, offset, recovered, pubs = outcome
         if request.recover and not recovered and request.flag & FLAG_REJECT_UNRECOVERED:
             self.hub.unsubscribe(channel, self)
-            self._reply(command_id, _error(ErrorCode.UNRECOVERABLE_POSITION))
+            self._reply(command_id, error_reply(ErrorCode.UNRECOVERABLE_POSITION))
             return
         last = pubs[-1].offset if pubs else offset
         self.positions[channel] = (epoch, last)
-        result = SubscribeResult(
-            recoverable=True, positioned=True, epoch=epoch, offset=offset, recovered=recovered,
-            was_recovering=request.recover,
-            publications=tuple(Publication(data=p.data, offset=p.offset) for p in pubs))
-        text = encode_replies((Reply(command_id, result),))
-        if pubs and len(text) > self.limits.max_recovery_size:
-            # A backlog this big would not fit a client's frame limit (1 MiB in websockets):
-            # the client would reconnect forever. Say "not recovered": it resyncs from a
-            # snapshot instead, and goes on from the top.
-            text = encode_replies((Reply(command_id, SubscribeResult(
-                recoverable=True, positioned=True, epoch=epoch, offset=last, recovered=False,
-                was_recovering=request.recover)),))
-        self._push_raw(text)
+        self._push_raw(subscribe_reply(command_id, request, epoch, offset, recovered, pubs,
+                                       self.limits.max_recovery_size))
         # Live publications that arrived during the read: the ones the read already covered
         # are dropped as duplicates by offset, the rest follow in order (a gap resubscribes).
         for publication, pub_epoch in buffered:
@@ -624,28 +454,6 @@ class ServerConnection:
             if isinstance(outcome, Error):
                 self._reply(command_id, outcome)
             else:
-                self._history_reply(command_id, request, outcome)
+                self._reply(command_id, history_result(request, outcome))
 
         self.hub.history(request.channel, done)
-
-    def _history_reply(self, command_id: int, request: HistoryRequest,
-                       outcome: HistoryOutcome) -> None:
-        epoch, top, retained = outcome
-        pubs = list(retained)
-        if request.since is not None:
-            if request.since.epoch and request.since.epoch != epoch:
-                self._reply(command_id, _error(ErrorCode.UNRECOVERABLE_POSITION))
-                return
-            pubs = [p for p in pubs if p.offset > request.since.offset]
-        if request.reverse:
-            pubs.reverse()
-        if request.limit >= 0:
-            pubs = pubs[: request.limit]
-        self._reply(
-            command_id,
-            HistoryResult(
-                publications=tuple(Publication(data=p.data, offset=p.offset) for p in pubs),
-                epoch=epoch,
-                offset=top,
-            ),
-        )

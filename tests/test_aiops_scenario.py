@@ -1,4 +1,4 @@
-"""The demo subcommand: runs the built-in scenario through the store and prints its timeline."""
+"""The scripted scenario (aiops/scenario.py) and ``demo --scripted``, which prints its timeline."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from reactive_aiops import demo
 from reactive_aiops.aiops import AnomalyUpserted, root_reducer
+from reactive_aiops.aiops import scenario as demo
+from reactive_aiops.cli import demo as demo_cli
 from reactive_aiops.cli import main
 from reactive_aiops.core import Init
 
@@ -60,7 +61,7 @@ def test_negative_delay_is_refused() -> None:
 
 def test_delay_pauses_between_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(demo.time, "sleep", slept.append)
+    monkeypatch.setattr(demo_cli.time, "sleep", slept.append)
     assert main(["demo", "--scripted", "--delay", "0.25"]) == 0
     assert slept == [0.25] * len(demo.scenario())
 
@@ -84,9 +85,9 @@ def test_run_scenario_takes_custom_steps() -> None:
     assert lines[-1].startswith("done: 1 action dispatched, 6 stream values printed")
 
 
-def test_demo_imports_no_ui_toolkit() -> None:
+def test_the_scenario_imports_no_ui_toolkit() -> None:
     code = (
-        "import sys, reactive_aiops.demo; "
+        "import sys, reactive_aiops.aiops.scenario; "
         "bad = [m for m in ('textual', 'PySide6', 'tkinter', 'websockets') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
@@ -122,3 +123,13 @@ def test_a_closed_pipe_ends_the_output_quietly(monkeypatch: pytest.MonkeyPatch) 
     finally:
         os.close(read_end)
         os.close(write_end)
+
+
+def test_the_old_demo_module_is_a_deprecated_alias_of_the_scenario() -> None:
+    import reactive_aiops.demo as old
+
+    for name in demo.__all__:
+        with pytest.warns(DeprecationWarning, match=f"aiops.scenario.{name}"):
+            assert getattr(old, name) is getattr(demo, name)
+    with pytest.raises(AttributeError):
+        _ = old.run  # the command moved to reactive_aiops.cli.demo, with no alias

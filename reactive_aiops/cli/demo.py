@@ -1,19 +1,22 @@
-"""A ready ``demo`` subcommand module for the live pipeline (``add_arguments`` / ``run``).
+"""``reactive-aiops demo``: the main job, the live pipeline in one command (``make demo``).
 
-Point ``SUBCOMMANDS["demo"]`` in :mod:`reactive_aiops.cli` at this module to make
-``reactive-aiops demo`` (and ``make demo``) start the embedded server with the simulated source
-and the dashboard in one command (:func:`~reactive_aiops.ui.dashboard.cli.run_demo`).
-``--scripted`` runs the pure scripted store scenario of :mod:`reactive_aiops.demo` instead, with
-no network and no Textual.
+It starts the embedded server with the simulated source and the dashboard connected to it
+(:func:`reactive_aiops.cli.dashboard.run_demo`); headless with a summary when standard output is
+not a terminal. ``--scripted`` prints the pure scripted store scenario of
+:mod:`reactive_aiops.aiops.scenario` instead, with no network and no Textual.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
+from collections.abc import Callable
 
-from reactive_aiops import _loop
-from reactive_aiops.ui.dashboard.cli import run_demo
+from reactive_aiops.aiops.scenario import run_scenario
+from reactive_aiops.cli._common import add_loop_argument
+from reactive_aiops.cli.dashboard import run_demo
 
 __all__ = ["DEFAULT_DEMO_DURATION", "DEFAULT_DEMO_RATE", "add_arguments", "run"]
 
@@ -60,15 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--delay", type=float, default=0.0, help="--scripted only: seconds between steps"
     )
-    _loop.add_loop_argument(parser)
+    add_loop_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the live demo (or the scripted scenario); returns the exit status."""
     if args.scripted:
-        from reactive_aiops import demo
-
-        return demo.run(args)
+        return _run_scripted(args.delay)
     duration: float | None = args.duration
     if not args.rate > 0 or (duration is not None and not duration > 0):
         print("demo: --rate and --duration must be > 0", file=sys.stderr)
@@ -79,3 +80,32 @@ def run(args: argparse.Namespace) -> int:
     if duration is None:
         duration = DEFAULT_DEMO_DURATION if headless else 0.0  # 0: the UI runs until quit
     return run_demo(headless, duration, args.rate, args.seed, args.loop)
+
+
+def _run_scripted(delay: float) -> int:
+    """Run the scripted scenario and print its timeline; returns 0."""
+    if delay < 0:
+        raise SystemExit("demo: --delay must not be negative")
+    pause = (lambda: time.sleep(delay)) if delay > 0 else None
+    run_scenario(_stdout_writer(), pause=pause)
+    return 0
+
+
+def _stdout_writer() -> Callable[[str], None]:
+    """Print lines; once the reader has gone (``demo | head``), stop printing quietly."""
+    gone = False
+
+    def write(line: str) -> None:
+        nonlocal gone
+        if gone:
+            return
+        try:
+            print(line, flush=True)
+        except BrokenPipeError:
+            gone = True
+            # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+    return write

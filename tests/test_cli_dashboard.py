@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reactive_aiops.cli import build_parser
-from reactive_aiops.ui.dashboard import cli
+from reactive_aiops.cli import dashboard as cli
 
 
 def _parse(*argv: str) -> argparse.Namespace:

@@ -1,1 +1,0 @@
-"""reactive_aiops.streams."""
