@@ -111,7 +111,7 @@ def test_the_edge_agrees_with_the_slow_path(
 def _jsonl_replay(actions: list[object], path: Any) -> Any:
     """Record ``actions`` (as a live store's outer action log sees them) to a JSON Lines file,
     read it back and replay it as the replay CLI does (dedupe and the event table)."""
-    from reactive_aiops.app import create_live_reducer, create_live_store
+    from reactive_aiops.aiops.live_store import create_live_reducer, create_live_store
     from reactive_aiops.core.actionlog import JsonlLog, read_jsonl, record_actions, replay
     from reactive_aiops.core.dedupe import dedupe
     from reactive_aiops.core.events import map_events
