@@ -99,7 +99,8 @@ def _fast_hook(cls: type[Any], converter: cattrs.Converter) -> Callable[[Any, An
     hook, whose result and error report (field by field) are then the answer."""
     slow = converter.get_structure_hook(cls)
     convert = msgspec.convert
-    refused = msgspec.ValidationError
+    # ValidationError, or anything a validator raises: the generated hook then answers
+    refused = (msgspec.ValidationError, ValueError, TypeError)
 
     def structure(value: Any, type_: Any) -> Any:
         if type(value) is dict:

@@ -90,7 +90,7 @@ class EdgeDecoder:
         struct, build = compiled
         try:
             env: Any = _convert(data, struct)
-        except msgspec.ValidationError:
+        except _REFUSED:  # whatever goes wrong, the slow path gives the verdict
             return None
         if env.v != ENVELOPE_VERSION:
             return None
@@ -102,8 +102,9 @@ class EdgeDecoder:
         )
         try:
             return build(env.data, meta)
-        except (ValueError, TypeError):
+        except _REFUSED:
             return None  # the table reports it (MalformedEvent) on the slow path
 
 
 _convert = msgspec.convert
+_REFUSED = (msgspec.ValidationError, ValueError, TypeError, KeyError, AttributeError)
