@@ -152,6 +152,14 @@ def test_versioned_set_all_keeps_a_newer_held_entity() -> None:
     assert contents(d) == {"a": Item("a", 1, 5), "b": Item("b", 2, 2)}
 
 
+def test_exact_set_all_takes_the_snapshot_even_over_newer_held_versions() -> None:
+    # after a server lost its state, versions start again: the held newer one is dead
+    c = make(versioned=True).upsert_many([Item("a", 1, 6), Item("b", 2, 9)])
+    d = c.set_all([Item("a", 5, 2), Item("c", 0, 1)], keep_newer=False)
+    assert contents(d) == {"a": Item("a", 5, 2), "c": Item("c", 0, 1)}
+    assert d.set_all([Item("a", 5, 2), Item("c", 0, 1)], keep_newer=False) is d
+
+
 def test_versioned_upsert_many_ignores_older_versions() -> None:
     c = make(versioned=True).upsert_many([Item("a", 1, 2), Item("a", 0, 1)])
     assert c["a"] == Item("a", 1, 2)

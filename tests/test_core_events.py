@@ -173,5 +173,13 @@ def test_nothing_raises_and_nothing_is_dropped(
     assert event_meta(act) == m(channel, event_type, version)
 
 
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), float("nan")])
+def test_a_non_finite_number_for_an_int_field_is_malformed_not_an_exception(bad: float) -> None:
+    # int(inf) raises OverflowError, which no other check caught (found by the property above)
+    act = TABLE.decode(m(), {"x": bad})
+    assert isinstance(act, MalformedEvent)
+    assert event_meta(act) == m()
+
+
 def test_describe_error_for_plain_exceptions() -> None:
     assert describe_error(KeyError("k")) == "KeyError: 'k'"

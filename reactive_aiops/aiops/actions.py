@@ -69,9 +69,16 @@ class DetectorUpserted:
 
 @action(name="detectors.loaded")
 class DetectorsLoaded:
-    """A full detector snapshot arrived: the collection becomes exactly these (newer kept)."""
+    """A full detector snapshot arrived: the collection becomes exactly these.
+
+    By default a held detector newer than its counterpart is kept (a snapshot fetched before a live
+    update arrived must not roll it back). ``exact``: take the snapshot as it is: it was read at
+    the channel's stream position and every later event follows it (what the bridge loads; after
+    the server lost its state, versions start again and a held newer version is a dead one).
+    """
 
     detectors: tuple[Detector, ...] = attrs.field(converter=_to_tuple)
+    exact: bool = attrs.field(default=False, kw_only=True)
 
 
 @action(name="anomaly.upserted")
@@ -86,9 +93,16 @@ class AnomalyUpserted:
 
 @action(name="anomalies.loaded")
 class AnomaliesLoaded:
-    """A full anomaly snapshot arrived: the collection becomes exactly these (newer kept)."""
+    """A full anomaly snapshot arrived: the collection becomes exactly these.
+
+    By default a held anomaly newer than its counterpart is kept (a snapshot fetched before a live
+    update arrived must not roll it back). ``exact``: take the snapshot as it is: it was read at
+    the channel's stream position and every later event follows it (what the bridge loads; after
+    the server lost its state, versions start again and a held newer version is a dead one).
+    """
 
     anomalies: tuple[Anomaly, ...] = attrs.field(converter=_to_tuple)
+    exact: bool = attrs.field(default=False, kw_only=True)
 
 
 @action(name="anomaly.removed")

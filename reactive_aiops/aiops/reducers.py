@@ -164,7 +164,7 @@ def detectors_reducer(state: Detectors | None, action: Any) -> Detectors:
     if isinstance(action, DetectorUpserted):
         return state.upsert(action.detector)
     if isinstance(action, DetectorsLoaded):
-        return state.set_all(action.detectors)
+        return state.set_all(action.detectors, keep_newer=not action.exact)
     if isinstance(action, PauseDetector):
         return apply_pause(state, action)
     if isinstance(action, ResumeDetector):
@@ -183,7 +183,7 @@ def anomalies_reducer(state: Anomalies | None, action: Any) -> Anomalies:
     if isinstance(action, AnomalyUpserted):
         return state.upsert(action.anomaly)
     if isinstance(action, AnomaliesLoaded):
-        return state.set_all(action.anomalies)
+        return state.set_all(action.anomalies, keep_newer=not action.exact)
     if isinstance(action, AnomalyRemoved):
         return state.remove(action.anomaly_id)
     if isinstance(action, AcknowledgeAnomaly):

@@ -312,12 +312,16 @@ class EntityCollection(Generic[K, V]):
             result = mutation.finish()
         return self._child(result, present)
 
-    def set_all(self, entities: Iterable[V]) -> EntityCollection[K, V]:
+    def set_all(self, entities: Iterable[V], *, keep_newer: bool = True
+                ) -> EntityCollection[K, V]:
         """Make the collection hold exactly ``entities``; return ``self`` when that changes nothing.
 
-        Held entities not in ``entities`` are removed. With ``versioned``, a held entity that is
-        newer than its counterpart in ``entities`` is kept: a snapshot fetched before a live update
-        arrived must not roll that update back. Costs O(n + m); meant for loads, not live updates.
+        Held entities not in ``entities`` are removed. With ``versioned`` and ``keep_newer``, a
+        held entity that is newer than its counterpart in ``entities`` is kept: a snapshot
+        fetched before a live update arrived must not roll that update back. ``keep_newer=False``
+        takes ``entities`` as they are: a snapshot read at a stream position, after which every
+        later event follows (versions may start again in a new epoch). Costs O(n + m); meant for
+        loads, not live updates.
         """
         incoming: dict[K, V] = {}
         keyfn = self._cfg.key
@@ -330,7 +334,8 @@ class EntityCollection(Generic[K, V]):
         replaced: list[tuple[K, V]] = []
         for key, entity in incoming.items():
             held = self._map.get(key, _MISSING)
-            if held is _MISSING or self._accepts(held, entity):
+            if held is _MISSING or (self._accepts(held, entity) if keep_newer
+                                    else held != entity):
                 replaced.append((key, entity))
         if not removed and not replaced:
             return self

@@ -180,7 +180,7 @@ class EventTable:
         try:
             payload: object = structure(data, route.payload)
             return route.build(payload, meta)
-        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, OverflowError) as exc:
             return MalformedEvent(meta, data, describe_error(exc))
 
     def _why_unknown(self, meta: EventMeta) -> str:

@@ -90,10 +90,10 @@ def parse_snapshot(data: object, converter: cattrs.Converter) -> dict[str, Chann
         action: object
         if channel == CHANNEL_DETECTORS:
             detectors, problems = _entities(data, "detectors", Detector, converter)
-            action = DetectorsLoaded(tuple(detectors))
+            action = DetectorsLoaded(tuple(detectors), exact=True)
         elif channel == CHANNEL_ANOMALIES:
             anomalies, problems = _entities(data, "anomalies", Anomaly, converter)
-            action = AnomaliesLoaded(tuple(anomalies))
+            action = AnomaliesLoaded(tuple(anomalies), exact=True)
         else:
             health = data.get("health")
             if health is None:

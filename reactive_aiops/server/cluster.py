@@ -3,8 +3,9 @@
 Every node runs ``LeasedSource``. It takes or renews the lease (``redis_lua.LEASE``) every
 ``renew`` seconds; the lease expires ``ttl`` seconds after the holder stops renewing, so another
 node takes over within ``ttl + renew`` (defaults: 3 + 1 s). A new holder gets a new fencing
-token; every write of the source carries its token and the publish script refuses a stale one,
-so a holder that was only paused (SIGSTOP) and wakes up later publishes nothing.
+token (so does a holder that starts its source again after stopping it in an outage); every
+write of the source carries its token and the publish script refuses a stale one, so a holder
+that was only paused (SIGSTOP) and wakes up later publishes nothing.
 
 The source keeps a mirror of the state (``MirrorState``) so the synchronous ``Simulator`` runs as
 in one process; its writes go to Redis in order, each a compare-and-set on the entity's version.
@@ -193,7 +194,7 @@ class LeasedSource:
         try:
             reply = await self.engine.lease_script(
                 keys=[self.engine.lease_key, self.engine.fence_key],
-                args=[self.engine.node_id, int(self.ttl * 1000)])
+                args=[self.engine.node_id, int(self.ttl * 1000), "" if self.leading else "1"])
         except Exception:  # an outage: we cannot prove we hold it, so we do not
             return ""
         return str(reply or "")

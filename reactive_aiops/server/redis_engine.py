@@ -11,6 +11,7 @@ position (and history since a recovery offset) is read; the connection buffers w
 between and merges by offset. Redis down: operations raise ``EngineUnavailable`` (the publish API
 answers 503, commands and subscribes get a temporary error), client connections stay up, the
 PUB/SUB reader reconnects with backoff and logs once per state change.
+Operator commands (compare-and-set per entity, once per command id) are in ``redis_commands``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from redis.exceptions import RedisError, ResponseError
 from reactive_aiops.protocol.server import HistoryOutcome, SubscribeOutcome
 from reactive_aiops.server import redis_lua
 from reactive_aiops.server.broker import Clock, Publication, recover_position
-from reactive_aiops.server.commands import Confirm, Outcome, ParsedCommand, Reject, decide
+from reactive_aiops.server.commands import Outcome, ParsedCommand
 from reactive_aiops.server.config import ServerConfig
 from reactive_aiops.server.engine import (
     ENGINE_OK,
@@ -44,16 +45,12 @@ from reactive_aiops.server.engine import (
     Subscriber,
 )
 from reactive_aiops.server.memory import IDEMPOTENCY_TTL
+from reactive_aiops.server.redis_commands import apply_command
 from reactive_aiops.wire.codes import ErrorCode
 from reactive_aiops.wire.events import (
-    ANOMALY_UPSERTED,
     CHANNEL_ANOMALIES,
     CHANNEL_DETECTORS,
     CHANNEL_HEALTH,
-    DETECTOR_UPSERTED,
-    EventEnvelope,
-    detector_channel,
-    encode_event,
 )
 from reactive_aiops.wire.messages import Error
 
@@ -66,7 +63,10 @@ MIN_REDIS_VERSION = (6, 2)
 COMMAND_TTL = 24 * 3600
 #: Resolved anomalies kept in the keyed state (older ones are forgotten, as in memory).
 RESOLVED_KEEP = 5000
-_CAS_ATTEMPTS = 32
+#: Connections to Redis per node (the PUB/SUB reader holds one); more callers wait their turn.
+POOL_SIZE = 64
+#: How long a call waits for a free connection before it counts as an outage.
+POOL_WAIT = 5.0
 _CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -100,7 +100,12 @@ class RedisEngine:
         if ca_file is not None and url.startswith("rediss://"):
             kwargs["ssl_ca_certs"] = ca_file
         self._kwargs = kwargs
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(url, **kwargs)
+        # A blocking pool: past POOL_SIZE concurrent calls, callers wait for a free connection
+        # (redis-py's default pool fails them with "Too many connections" at 100, which turned
+        # a burst of commands or a reconnect storm's subscribes into temporary errors).
+        self._pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=POOL_WAIT, **kwargs)
+        self.redis: aioredis.Redis = aioredis.Redis(connection_pool=self._pool)
         base = f"{prefix}:{{aiops}}"
         self._base = base
         self.pubsub_channel = f"{base}:pub"
@@ -119,6 +124,8 @@ class RedisEngine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._state = ENGINE_UNAVAILABLE
         self._published = 0
+        #: the kind of the last refusal (an error reply), until a call succeeds: logged once
+        self._refusal: str | None = None
         #: called with the seconds each script call took (metrics)
         self.latency_observer: Callable[[float], None] | None = None
         #: called with (channel, local subscribers) for every publication received (metrics)
@@ -201,6 +208,7 @@ class RedisEngine:
         for task in list(self._tasks):
             task.cancel()
         await self.redis.aclose()
+        await self._pool.disconnect()
 
     def submit(self, work: Coroutine[Any, Any, T], done: Callable[[T], None]) -> None:
         """Run ``work`` as a task and report its result from the event loop."""
@@ -224,11 +232,20 @@ class RedisEngine:
         started = time.perf_counter()
         try:
             result = await script(keys=keys, args=args)
-        except ResponseError:
-            raise
+        except ResponseError as exc:
+            # Redis answered but refused (maxmemory reached, READONLY after a failover, BUSY):
+            # a retry may succeed, so the caller answers 503 / a temporary error (before, the
+            # error escaped the task and the publish or command was never answered)
+            if self._refusal is None:
+                self._refusal = type(exc).__name__
+                logger.warning("redis engine: redis refuses (%s: %s)", self._refusal, exc)
+            raise EngineUnavailable(f"redis refused: {exc}") from None
         except _CONNECTION_ERRORS as exc:
             self._set_state(ENGINE_UNAVAILABLE, type(exc).__name__)
             raise EngineUnavailable(str(exc)) from None
+        if self._refusal is not None and script is self._emit:  # a write went through
+            self._refusal = None
+            logger.info("redis engine: redis accepts again")
         if self._listening.is_set():
             self._set_state(ENGINE_OK)
         if self.latency_observer is not None:
@@ -263,6 +280,14 @@ class RedisEngine:
                 await pubsub.aclose()
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
+
+    def _saw(self, channel: str, epoch: str, offset: int) -> None:
+        """Remember ``channel``'s position, so a PUB/SUB outage is repaired from it: also for
+        a channel this node has read but not yet seen a publication of (else the first one
+        missed would reach its subscribers only with the next publication)."""
+        seen = self._seen.get(channel)
+        if seen is None or seen[0] != epoch or seen[1] < offset:
+            self._seen[channel] = (epoch, offset)
 
     def _on_message(self, raw: str) -> None:
         channel, offset_text, epoch, ms, data = raw.split("\n", 4)
@@ -334,6 +359,7 @@ class RedisEngine:
             except EngineUnavailable:
                 self.unsubscribe(channel, subscriber)
                 return _temporary("engine unavailable")
+            self._saw(channel, stream_epoch, top)
             result = recover_position(stream_epoch, top, pubs, recover=recover, offset=offset,
                                       epoch=epoch)
             return result.epoch, result.offset, result.recovered, result.publications
@@ -425,45 +451,17 @@ class RedisEngine:
             raise EngineUnavailable(str(exc)) from None
         return (None if payload is None else json.loads(payload)), int(version or 0)
 
+    async def remembered(self, command_id: str) -> str | None:
+        """The stored outcome of ``command_id`` (``redis_commands``), or None."""
+        try:
+            seen = await self.redis.get(self._cmd_key(command_id))
+        except _CONNECTION_ERRORS as exc:
+            raise EngineUnavailable(str(exc)) from None
+        return None if seen is None else str(seen)
+
     async def command(self, command: ParsedCommand, event_id: Callable[[], str]) -> Outcome:
         """Read, decide, compare-and-set: applied once per ``command_id`` across nodes."""
-        kind = command.kind
-        fingerprint = list(command.fingerprint)
-        for _attempt in range(_CAS_ATTEMPTS):
-            try:
-                seen = await self.redis.get(self._cmd_key(command.command_id))
-            except _CONNECTION_ERRORS as exc:
-                raise EngineUnavailable(str(exc)) from None
-            if seen is not None:
-                return _remembered(str(seen), command)
-            current, version = await self.read_entity(kind, command.target)
-            now = self.clock()
-            changed = decide(command, current, now)
-            if isinstance(changed, Reject):
-                outcome: Outcome = changed
-                remembered = _dumps({"f": fingerprint, "code": int(changed.code),
-                                     "message": changed.message})
-                reply = await self.emit([], expected=version, target=(kind, command.target),
-                                        outcome=remembered, command_id=command.command_id)
-            else:
-                changed["version"] = version + 1
-                outcome = Confirm({"command_id": command.command_id, "entity": changed})
-                remembered = _dumps({"f": fingerprint, "ok": outcome.data})
-                event_type = ANOMALY_UPSERTED if kind == "anomaly" else DETECTOR_UPSERTED
-                names = ([CHANNEL_ANOMALIES] if kind == "anomaly"
-                         else [CHANNEL_DETECTORS, detector_channel(command.target)])
-                channels: list[tuple[str, dict[str, Any], str | None]] = [
-                    (name, encode_event(EventEnvelope(
-                        type=event_type, id=event_id(), ts=now, data=changed,
-                        command_id=command.command_id)), None) for name in names]
-                reply = await self.emit(channels, record=(kind, changed), expected=version,
-                                        outcome=remembered, command_id=command.command_id)
-            if reply[0] == "conflict":
-                continue  # someone changed the entity between our read and write: decide again
-            if reply[0] == "cmd":
-                return _remembered(reply[1], command)
-            return outcome
-        raise EngineUnavailable("too much contention on one entity")
+        return await apply_command(self, command, event_id)
 
     async def snapshot(self, allowed: Callable[[str], bool]) -> dict[str, Any]:
         """Keyed state and the three channels' positions, read in one script."""
@@ -486,11 +484,3 @@ class RedisEngine:
             "positions": positions,
         }
 
-
-def _remembered(raw: str, command: ParsedCommand) -> Outcome:
-    stored = json.loads(raw)
-    if stored["f"] != list(command.fingerprint):
-        return Reject(ErrorCode.APP_CONFLICT, "command_id already used for a different command")
-    if "ok" in stored:
-        return Confirm(stored["ok"])
-    return Reject(stored["code"], stored["message"])

@@ -129,17 +129,29 @@ end
 return out
 """
 
-#: KEYS: lease, fence. ARGV: node id, ttl (ms). Take or renew the lease; a new holder gets a new
-#: fencing token. Reply: the token if this node holds the lease, else ''.
+#: KEYS: lease, fence. ARGV: node id, ttl (ms), '1' if the caller is about to (re)start its
+#: source. Take or renew the lease; a new holder, and a holder that starts a source again (after
+#: it stopped during an outage, with its lease still in Redis), gets a new fencing token: a
+#: source's anomaly ids carry its token, so a restarted one must never reuse the old one.
+#: Reply: the token if this node holds the lease, else ''.
+#: Tokens never repeat, also after Redis lost its data (restarted without persistence): a fresh
+#: counter starts at Redis's clock in milliseconds, above every token of its previous life
+#: unless that life handed out more tokens than milliseconds passed since its first one.
 LEASE = """
 local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
+if holder and holder ~= ARGV[1] then return '' end
+if holder and ARGV[3] ~= '1' then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return redis.call('GET', KEYS[2]) or ''
 end
-if holder then return '' end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return tostring(redis.call('INCR', KEYS[2]))
+local token = redis.call('INCR', KEYS[2])
+if token == 1 then
+  local now = redis.call('TIME')
+  token = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  redis.call('SET', KEYS[2], string.format('%d', token))
+end
+return string.format('%d', token)
 """
 
 #: KEYS: lease. ARGV: node id. Give the lease up if this node holds it.
