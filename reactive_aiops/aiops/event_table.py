@@ -100,7 +100,7 @@ def _fast_hook(cls: type[Any], converter: cattrs.Converter) -> Callable[[Any, An
     slow = converter.get_structure_hook(cls)
     convert = msgspec.convert
     # ValidationError, or anything a validator raises: the generated hook then answers
-    refused = (msgspec.ValidationError, ValueError, TypeError)
+    refused = (msgspec.ValidationError, ValueError, TypeError, OverflowError)
 
     def structure(value: Any, type_: Any) -> Any:
         if type(value) is dict:

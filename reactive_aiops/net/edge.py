@@ -107,4 +107,4 @@ class EdgeDecoder:
 
 
 _convert = msgspec.convert
-_REFUSED = (msgspec.ValidationError, ValueError, TypeError, KeyError, AttributeError)
+_REFUSED = (msgspec.ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError)
