@@ -2,7 +2,9 @@
 
 * P1: the cost of each stage for one ``anomaly.upserted`` publication (hot, in a loop): the
   ``json.loads`` floor, the wire decode of a frame, the sans-I/O protocol receive, the bridge's
-  ``publication_action``, the event table decode, and the live reducer applying the upsert.
+  edge decode (envelope and payload to the domain action in one step; the live path), the slow
+  path it replaces (``publication_action``, then the event table's decode), and the live reducer
+  applying the upsert.
 * P2: the whole client pipeline per event -- ``ClientProtocol.receive_text`` and the manager's
   delivery through the bridge, dedupe, event table, optimistic journal and reducers to the store
   and a ``select`` stream of the dashboard's anomaly list -- with 1, 10 and 50 publications per
@@ -29,6 +31,7 @@ from reactive_aiops.core.actions import Init
 from reactive_aiops.core.events import ServerEvent
 from reactive_aiops.net.bridge import StoreBridge, publication_action
 from reactive_aiops.net.client import WebSocketManager
+from reactive_aiops.net.edge import EdgeDecoder
 from reactive_aiops.protocol.client import ClientProtocol
 from reactive_aiops.wire import Publication, decode_replies
 
@@ -111,6 +114,12 @@ def _stages(quick: bool) -> list[Row]:
         for _ in range(n):
             publication_action(CHANNEL, pub, "e")
 
+    edge_decoder = EdgeDecoder(table)
+
+    def edge(n: int) -> None:
+        for _ in range(n):
+            edge_decoder(CHANNEL, pub, "e")
+
     def decode(n: int) -> None:
         for _ in range(n):
             table.decode(server_event.meta, server_event.data)
@@ -119,8 +128,9 @@ def _stages(quick: bool) -> list[Row]:
         ("json.loads of the line (the floor)", loads),
         ("wire: decode_replies (frame of one push)", wire),
         ("protocol: receive_text (in-order push, no data)", receive),
-        ("bridge: publication_action (envelope -> ServerEvent)", bridge),
-        ("event table: decode (payload -> AnomalyUpserted)", decode),
+        ("edge: EdgeDecoder (envelope + payload -> AnomalyUpserted)", edge),
+        ("slow path 1/2: publication_action (envelope -> ServerEvent)", bridge),
+        ("slow path 2/2: event table decode (payload -> AnomalyUpserted)", decode),
         ("live reducer: one AnomalyUpserted", reduce),
     ]
     return [

@@ -21,14 +21,12 @@ when the action class has that field, so dedupe and the optimistic echo match ca
 
 from __future__ import annotations
 
-import enum
-import types
-import typing
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 import cattrs
+import msgspec
 
 from reactive_aiops.aiops.actions import AnomalyUpserted, DetectorUpserted, HealthUpdated
 from reactive_aiops.aiops.models import Anomaly, Detector, SystemHealth
@@ -41,6 +39,7 @@ __all__ = [
     "aiops_converter",
     "aiops_event_table",
     "aiops_routes",
+    "converts_with_msgspec",
 ]
 
 DETECTOR_UPSERTED = "detector.upserted"
@@ -93,72 +92,41 @@ def aiops_converter() -> cattrs.Converter:
     return converter
 
 
-_SCALARS = (str, int, float)
-
-
-def _field_check(index: int, field: attrs.Attribute[Any], tp: Any) -> list[str] | None:
-    """Lines binding ``a<index>`` to the field's value when the JSON holds exactly what the
-    strict hooks accept unchanged; None when the field's type is not one of the simple kinds."""
-    var, key = f"a{index}", repr(field.alias)
-    optional = False
-    args = typing.get_args(tp)
-    if type(tp) is types.UnionType and len(args) == 2 and type(None) in args:
-        optional, tp = True, next(a for a in args if a is not type(None))
-    is_enum = isinstance(tp, type) and issubclass(tp, enum.Enum) and issubclass(tp, str)
-    if not (tp in _SCALARS or is_enum):
-        return None
-    has_default = field.default is not attrs.NOTHING
-    if has_default and isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-        return None
-    lines = [f"    {var} = get({key}, _MISSING)"]
-    # A missing key takes the field's default (as the generated hook leaves it to attrs).
-    missing = f"{var} = _D[{index}]" if has_default else "return slow(o, cl)"
-    lines.append(f"    if {var} is _MISSING: {missing}")
-    test = f"type({var}) is str and {var} in _E[{index}]" if is_enum else (
-        f"type({var}) is {tp.__name__}"
-    )
-    accept = f"{var} is None or " if optional else ""
-    lines.append(f"    elif not ({accept}{test}): return slow(o, cl)")
-    if is_enum:
-        lines.append(f"    if type({var}) is str: {var} = _E[{index}][{var}]")
-    return lines
-
-
 def _fast_hook(cls: type[Any], converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
-    """A structure hook for ``cls`` that builds it directly when every field holds exactly
-    the JSON type the strict hooks would pass through, and otherwise defers to the converter's
-    generated hook (so results and error reports are the converter's, field by field)."""
+    """A structure hook for ``cls``: one ``msgspec.convert`` (in C, strict: a string is never a
+    number, a bool never an int, an int may stand for a float, enums by value, extra keys
+    ignored -- the strict hooks' rules), and for whatever it refuses the converter's generated
+    hook, whose result and error report (field by field) are then the answer."""
     slow = converter.get_structure_hook(cls)
-    hints = typing.get_type_hints(cls)
-    fields = attrs.fields(cls)
-    if any(not f.init or f.kw_only for f in fields):
-        return slow
-    body = ["def structure(o, cl):", "    if type(o) is not dict: return slow(o, cl)",
-            "    get = o.get"]
-    enums: dict[int, dict[str, Any]] = {}
-    defaults: dict[int, Any] = {}
-    for index, field in enumerate(fields):
-        lines = _field_check(index, field, hints[field.name])
-        if lines is None:
-            return slow
-        tp = hints[field.name]
-        inner = next((a for a in typing.get_args(tp) if a is not type(None)), tp)
-        if isinstance(inner, type) and issubclass(inner, enum.Enum):
-            enums[index] = dict(inner._value2member_map_)
-        if field.default is not attrs.NOTHING:
-            defaults[index] = field.default
-        body += lines
-    body.append(f"    return _cls({', '.join(f'a{i}' for i in range(len(fields)))})")
-    namespace: dict[str, Any] = {
-        "slow": slow, "_cls": cls, "_E": enums, "_D": defaults,
-        "_MISSING": _MISSING_KEY,
-    }
-    exec("\n".join(body), namespace)  # the source is built above from the class's own fields
-    fast: Callable[[Any, Any], Any] = namespace["structure"]
-    return fast
+    convert = msgspec.convert
+    # ValidationError, or anything a validator raises: the generated hook then answers
+    refused = (msgspec.ValidationError, ValueError, TypeError, OverflowError)
+
+    def structure(value: Any, type_: Any) -> Any:
+        if type(value) is dict:
+            try:
+                return convert(value, cls)
+            except refused:
+                pass
+        return slow(value, type_)
+
+    _MSGSPEC_FIRST.add(structure)
+    return structure
 
 
-_MISSING_KEY: Any = object()
+#: The hooks made by _fast_hook (a set of functions: a hook is never collected while its
+#: converter lives, and converters are few).
+_MSGSPEC_FIRST: set[Callable[[Any, Any], Any]] = set()
+
+
+def converts_with_msgspec(converter: cattrs.Converter, cls: type[Any]) -> bool:
+    """True when ``converter`` structures ``cls`` from a JSON object as ``msgspec.convert``
+    does wherever that succeeds (the strict AIOps hooks do): then a decoder may convert with
+    msgspec directly and get the converter's answer. False for any other hook."""
+    try:
+        return converter.get_structure_hook(cls) in _MSGSPEC_FIRST
+    except Exception:  # a converter with no hook for cls: cattrs says so by raising
+        return False
 
 
 def _builder(action_cls: type[Any], field: str) -> Callable[[Any, EventMeta], object]:

@@ -29,7 +29,13 @@ from reactive_aiops.core._journal import (
     TransactionReverted,
 )
 from reactive_aiops.core.batching import fold, reduce_all
-from reactive_aiops.core.events import MalformedEvent, ServerEvent, UnknownEvent, command_id_of
+from reactive_aiops.core.events import (
+    EventMeta,
+    MalformedEvent,
+    ServerEvent,
+    UnknownEvent,
+    command_id_of,
+)
 
 
 @attrs.frozen
@@ -193,7 +199,12 @@ class RebaseEngine:
         return state
 
     def _server(self, state: Any, journal: OptimisticJournal, act: object) -> Any:
-        cid = _echo_id(act)
+        # _echo_id, inline for the usual case (this runs once per server event)
+        meta = getattr(act, "meta", None)
+        if type(meta) is EventMeta:
+            cid = None if type(act) in _UNDECODED else meta.command_id
+        else:
+            cid = None if meta is None else _echo_id(act)
         if cid is not None:
             if journal.pending(cid) is not None:
                 # The echo is the server's own record of the change: it confirms the transaction.

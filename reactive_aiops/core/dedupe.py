@@ -178,9 +178,11 @@ def dedupe(
             def dispatch(act: object) -> Any:
                 if type(act) is Batch:
                     return _dispatch_batch(act, seen, next_)
-                meta = event_meta(act)
-                if meta is None:
-                    return next_(act)
+                meta = getattr(act, "meta", None)  # event_meta(act), inline: once per event
+                if type(meta) is not EventMeta:
+                    meta = event_meta(act)  # None, or a subclass of EventMeta
+                    if meta is None:
+                        return next_(act)
                 reason = seen.check(meta)
                 if reason is not None:
                     seen.count(reason)

@@ -152,13 +152,13 @@ class _ActionStream(Observable[Any]):
 class _API(Generic[S]):
     """The :class:`StoreAPI` handed to middleware."""
 
-    __slots__ = ("_store",)
+    __slots__ = ("_store", "dispatch")
 
     def __init__(self, store: Store[S]) -> None:
         self._store = store
-
-    def dispatch(self, action: object) -> Any:
-        return self._store.dispatch(action)
+        #: the store's own bound method, not a method calling it: middleware that dispatches
+        #: (a bridge does, once per frame) saves a call
+        self.dispatch: Callable[[object], Any] = store.dispatch
 
     def get_state(self) -> S:
         return self._store._state

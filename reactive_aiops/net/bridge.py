@@ -9,8 +9,9 @@ What flows where::
                     │     first one of a channel: hold it and load it (below)
                     ├─ PublicationReceived(channel, pub)
                     │     -> (held while the channel loads; dropped if the load has it)
-                    │     -> ServerEvent(EventMeta(channel, type, v, id, offset, epoch,
-                    │                              command_id, ts), payload)
+                    │     -> the domain action, decoded at the edge (net.edge), with its
+                    │        EventMeta(channel, type, v, id, offset, epoch, command_id, ts);
+                    │        else ServerEvent(meta, payload) for the store's event table
                     │     -> store: dedupe (channel+epoch+offset, event id) -> event table
                     └─ ResyncRequired(channel)  -> hold the channel and load it again
 
@@ -55,17 +56,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 import cattrs
+import msgspec
 from reactivex import abc
 
 from reactive_aiops.aiops.actions import (
+    COMMAND_TYPES,
     AcknowledgeAnomaly,
     AnomalyUpserted,
     Command,
     DetectorUpserted,
     ResolveAnomaly,
-    is_command,
 )
 from reactive_aiops.aiops.event_table import aiops_converter
+from reactive_aiops.aiops.event_table import aiops_event_table as _aiops_table
 from reactive_aiops.aiops.models import Anomaly, Detector
 from reactive_aiops.core import Batch, Dispatch, StoreAPI
 from reactive_aiops.core.connection import (
@@ -74,7 +77,7 @@ from reactive_aiops.core.connection import (
     DuplicatesDropped,
     ResyncRequired,
 )
-from reactive_aiops.core.events import EventMeta, MalformedEvent, ServerEvent
+from reactive_aiops.core.events import EventMeta, EventTable, MalformedEvent, ServerEvent
 from reactive_aiops.core.optimistic import (
     CONNECTION_LOST,
     TIMEOUT,
@@ -84,6 +87,7 @@ from reactive_aiops.core.optimistic import (
     TransactionReverted,
 )
 from reactive_aiops.net.client import WebSocketManager
+from reactive_aiops.net.edge import EdgeDecoder
 from reactive_aiops.net.loader import ChannelLoader, Reload
 from reactive_aiops.net.resync import DROP, HOLD, ChannelGates
 from reactive_aiops.protocol import PublicationReceived, SubscriptionFailed
@@ -116,10 +120,38 @@ LostPolicy = Literal["keep", "revert"]
 _log = logging.getLogger(__name__)
 
 
+class _Envelope(msgspec.Struct):
+    """The event envelope as :func:`~reactive_aiops.wire.events.decode_event` accepts it, checked
+    by one msgspec conversion (in C); whatever it refuses goes to ``decode_event`` for the
+    verdict and the reason."""
+
+    type: str
+    v: int
+    id: str
+    ts: float
+    data: Any  # a dict (checked after: converting to dict[str, Any] would copy it)
+    command_id: str | None = None
+
+
+_convert = msgspec.convert
+
+
 def publication_action(channel: str, pub: Publication, epoch: str) -> object:
     """The store action for one publication: a :class:`ServerEvent`, or a
     :class:`MalformedEvent` (with the reason) when its data is not an event envelope."""
     offset = pub.offset or None
+    try:
+        fast = _convert(pub.data, _Envelope)
+    except msgspec.ValidationError:
+        pass
+    else:
+        if fast.v == ENVELOPE_VERSION and type(fast.data) is dict:
+            # Positional (channel, event_type, version, event_id, offset, epoch, command_id,
+            # sent_ts): attrs' __init__ binds keywords measurably slower, and this runs per event.
+            meta = EventMeta(
+                channel, fast.type, 1, fast.id, offset, epoch or None, fast.command_id, fast.ts
+            )
+            return ServerEvent(meta, fast.data)
     try:
         env = decode_event(pub.data)
     except EventError as exc:
@@ -167,6 +199,13 @@ class StoreBridge:
     ``on_connection_lost`` is ``"keep"`` or
     ``"revert"`` (module doc); ``command_timeout`` overrides the client's per-command timeout for
     commands; ``converter`` decodes RPC reply entities (default: the strict AIOps converter).
+
+    Live publications are decoded at the edge (net.edge) with ``event_table`` (default: the
+    AIOps table) and dispatched as their domain actions, each with its ``EventMeta``, so the
+    store's dedupe, journal and action log see e.g. ``AnomalyUpserted`` rather than a
+    ``ServerEvent``; whatever the edge does not decode goes as a ``ServerEvent`` to the store's
+    ``map_events``. A store built with another table than the AIOps one should get the same
+    table here, or ``edge_decode=False`` (every publication then goes as a ``ServerEvent``).
     """
 
     def __init__(
@@ -178,6 +217,8 @@ class StoreBridge:
         on_connection_lost: LostPolicy = "keep",
         command_timeout: float | None = None,
         converter: cattrs.Converter | None = None,
+        event_table: EventTable | None = None,
+        edge_decode: bool = True,
     ) -> None:
         if on_connection_lost not in ("keep", "revert"):
             raise ValueError(
@@ -188,6 +229,9 @@ class StoreBridge:
         self._policy = on_connection_lost
         self._command_timeout = command_timeout
         self._converter = converter if converter is not None else aiops_converter()
+        self._edge: EdgeDecoder | None = None
+        if edge_decode:
+            self._edge = EdgeDecoder(event_table if event_table is not None else _aiops_table())
         self._api: StoreAPI[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
@@ -224,7 +268,7 @@ class StoreBridge:
 
         def wrap(next_: Dispatch) -> Dispatch:
             def dispatch(act: object) -> Any:
-                if not is_command(act):
+                if not isinstance(act, COMMAND_TYPES):  # is_command, inline: once per event
                     return next_(act)
                 command: Command = act  # type: ignore[assignment]
                 result = next_(Optimistic(act, txn_id=command.command_id))
@@ -282,9 +326,9 @@ class StoreBridge:
         # events first: the Subscribed of a channel must be seen before its publications.
         # One list per received frame: its publications are applied as one Batch (one store
         # notification, one selector run per frame), everything else one by one, in order.
-        self._subscriptions.append(self.manager.event_batches.subscribe(self._on_events))
+        self._subscriptions.append(self.manager.listen_batches(self._on_events))
         for channel in self.channels:
-            # held, not observed: the publications arrive through event_batches above
+            # held, not observed: the publications arrive through listen_batches above
             self._subscriptions.append(self.manager.hold(channel))
 
     async def aclose(self) -> None:
@@ -315,13 +359,16 @@ class StoreBridge:
     def _on_events(self, events: list[Any]) -> None:
         run: list[object] = []
         gates = self._gates.active  # empty unless a channel loads: one truth test per event
+        edge = self._edge
         for event in events:
             if type(event) is PublicationReceived:
                 channel = event.channel
                 epoch = self._epochs.get(channel, "")
                 if gates and channel in gates and self._gated(channel, event.publication, epoch):
                     continue
-                run.append(publication_action(channel, event.publication, epoch))
+                pub = event.publication
+                act = edge(channel, pub, epoch) if edge is not None else None
+                run.append(act if act is not None else publication_action(channel, pub, epoch))
                 if channel == CHANNEL_HEALTH:
                     # Health updates are samples (the dashboard plots every one): each ends
                     # its batch so its state is seen. Entity upserts are coalesced per frame.
@@ -336,16 +383,21 @@ class StoreBridge:
             self._dispatch_run(run)
 
     def _dispatch_run(self, run: list[object]) -> None:
+        assert self._api is not None
+        dispatch = self._api.dispatch
         if len(run) > 1:
             try:
-                self._dispatch(Batch(tuple(run)))
+                dispatch(Batch(tuple(run)))
                 return
             except Exception:
                 # Nothing was applied (a Batch is all or nothing): go one by one, so only the
                 # event that fails is lost, as without batching.
                 pass
-        for act in run:
-            self._guarded(self._dispatch, act)
+        for act in run:  # inline, not through _guarded: this is the one-event frame's path
+            try:
+                dispatch(act)
+            except Exception:
+                _log.exception("error while delivering %s", type(act).__name__)
 
     @staticmethod
     def _guarded(handle: Callable[[Any], None], item: object) -> None:
@@ -372,7 +424,8 @@ class StoreBridge:
             epoch = self._epochs.get(channel, "")
             pub = event.publication
             if not (channel in self._gates.active and self._gated(channel, pub, epoch)):
-                self._dispatch(publication_action(channel, pub, epoch))
+                act = self._edge(channel, pub, epoch) if self._edge is not None else None
+                self._dispatch(act if act is not None else publication_action(channel, pub, epoch))
         elif isinstance(event, Subscribed):
             channel = event.channel
             self._epochs[channel] = event.result.epoch

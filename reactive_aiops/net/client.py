@@ -39,7 +39,13 @@ from reactive_aiops.core.connection import (
     ConnectionState,
 )
 from reactive_aiops.net.client_streams import ClientStreams, SubscriptionError, describe
-from reactive_aiops.net.endpoints import FATAL_HTTP_STATUSES, Endpoints, open_failure
+from reactive_aiops.net.endpoints import (
+    FATAL_HTTP_STATUSES,
+    Endpoints,
+    close_info,
+    close_socket,
+    open_failure,
+)
 from reactive_aiops.protocol import (
     ClientCode,
     ClientConfig,
@@ -75,15 +81,8 @@ TokenFetcher = Callable[[], Awaitable[str]]
 YIELD_EVERY = 0.002
 
 
-_NON_ACTIONS = (
-    PublicationReceived,
-    Subscribed,
-    SubscriptionFailed,
-    CommandSucceeded,
-    CommandFailed,
-    CloseTransport,
-    RefreshNeeded,
-)
+_NON_ACTIONS: tuple[type, ...] = (PublicationReceived, Subscribed, SubscriptionFailed)
+_NON_ACTIONS += (CommandSucceeded, CommandFailed, CloseTransport, RefreshNeeded)
 
 
 class WebSocketManager:
@@ -144,6 +143,7 @@ class WebSocketManager:
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._connected = asyncio.Event()
+        self._phase_seen: Phase | None = None
 
     @property
     def url(self) -> str:
@@ -190,6 +190,11 @@ class WebSocketManager:
         one received frame), emitted after each event of the list was delivered to ``events``.
         A bridge uses it to apply a frame's publications together (one store notification)."""
         return self._streams.event_batches
+
+    def listen_batches(self, listener: Callable[[list[Event]], None]) -> abc.DisposableBase:
+        """Call ``listener(events)`` with each list :attr:`event_batches` emits, directly (no
+        observer chain per frame; a raising listener is logged). Dispose to stop."""
+        return self._streams.listen_batches(listener)
 
     def publications(self, channel: str) -> reactivex.Observable[Publication]:
         """Publications of ``channel``, each offset once and in order. Subscribing holds a
@@ -386,9 +391,9 @@ class WebSocketManager:
                 if now - yielded >= YIELD_EVERY:
                     await asyncio.sleep(0)
                     yielded = time.perf_counter()
-            code, reason = _close_info(ws)
+            code, reason = close_info(ws)
         except ConnectionClosed:
-            code, reason = _close_info(ws)
+            code, reason = close_info(ws)
         finally:
             writer.cancel()
             timer.cancel()
@@ -425,22 +430,25 @@ class WebSocketManager:
             self._outgoing.extend(frames)
             self._outgoing_ready.set()
         events = protocol.events_received()
+        streams = self._streams
         for event in events:
             try:
-                self._handle(event)
+                if type(event) is PublicationReceived:  # the hot path, inline
+                    streams.publication(event)
+                else:
+                    self._handle(event)
             except Exception:
                 # An observer that raises must not stop the pump: log it and go on.
                 logger.exception("error while delivering %s", type(event).__name__)
         if events:
-            self._streams.apply_batch(events)
-        if protocol.phase is Phase.CONNECTED or protocol.phase in (Phase.FAILED, Phase.STOPPED):
-            self._connected.set()
+            streams.apply_batch(events)
+        phase = protocol.phase
+        if phase is not self._phase_seen:  # only a change can wake wait_connected
+            self._phase_seen = phase
+            if phase is Phase.CONNECTED or phase in (Phase.FAILED, Phase.STOPPED):
+                self._connected.set()
 
     def _handle(self, event: Event) -> None:
-        if type(event) is PublicationReceived:  # the hot path: nothing else to do for it
-            self._streams.publish(event.channel, event.publication)
-            self._streams.apply(event, False)
-            return
         if isinstance(event, PublicationReceived):
             self._streams.publish(event.channel, event.publication)
         elif isinstance(event, CommandSucceeded | CommandFailed):
@@ -454,7 +462,7 @@ class WebSocketManager:
             if self._ws is not None:
                 # Not queued behind the writer: on a dead link a send may never finish.
                 self._outgoing.clear()
-                self._spawn(self._close_socket(self._ws, event))
+                self._spawn(close_socket(self._ws, event, self._close_timeout))
         elif isinstance(event, RefreshNeeded):
             self._spawn(self._refresh())
         elif isinstance(event, Connected):
@@ -468,19 +476,6 @@ class WebSocketManager:
         # heartbeat and the health window; a reply may schedule a retry): the timers task may
         # be asleep until a later one (e.g. the connect timeout), so let it look again.
         self._wake.set()
-
-    async def _close_socket(self, ws: ClientConnection, close: CloseTransport) -> None:
-        if close.abort:
-            ws.transport.abort()  # a dead peer would only make us wait for close_timeout
-            return
-        try:
-            async with asyncio.timeout(self._close_timeout + 0.5):
-                await ws.close(close.code, close.reason)
-        except TimeoutError:
-            pass
-        finally:
-            if ws.state.name != "CLOSED":
-                ws.transport.abort()  # the reader then ends and reports the close
 
     async def _refresh(self) -> None:
         if self._get_token is None:
@@ -498,9 +493,3 @@ class WebSocketManager:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-def _close_info(ws: ClientConnection) -> tuple[int, str]:
-    code = ws.close_code
-    return (1006, "connection lost") if code is None else (code, ws.close_reason or "")
-

@@ -24,7 +24,7 @@ from reactive_aiops.core.connection import (
     ConnectionState,
     connection_reducer,
 )
-from reactive_aiops.protocol import Event
+from reactive_aiops.protocol import Event, PublicationReceived
 from reactive_aiops.wire import Publication
 
 
@@ -77,6 +77,8 @@ class ClientStreams:
         self._actions: Subject[ConnectionAction] = Subject()
         self._events: Subject[Event] = Subject()
         self._batches: Subject[list[Event]] = Subject()
+        # plain callbacks (see listen_batches); a tuple, replaced on change: safe to iterate
+        self._batch_listeners: tuple[Callable[[list[Event]], None], ...] = ()
         self._channels: dict[str, Subject[Publication]] = {}
         # Bare holds (see hold()): the release of each, per channel, in acquisition order.
         self._holds: dict[str, list[Callable[[], None]]] = {}
@@ -107,9 +109,34 @@ class ClientStreams:
             self._events.on_next(event)
 
     def apply_batch(self, events: list[Event]) -> None:
-        """Tell ``event_batches`` observers about the events of one protocol step (one frame),
-        after each went through :meth:`apply`. Skipped while nobody listens."""
-        _deliver(self._batches, events)
+        """Tell ``event_batches`` observers and batch listeners about the events of one
+        protocol step (one frame), after each went through :meth:`apply`."""
+        for listener in self._batch_listeners:
+            try:
+                listener(events)
+            except Exception:
+                logger.exception("batch listener raised on %d events", len(events))
+        if self._batches.observers:
+            _deliver(self._batches, events)
+
+    def listen_batches(self, listener: Callable[[list[Event]], None]) -> abc.DisposableBase:
+        """Call ``listener`` with each batch, as an ``event_batches`` observer would be, but
+        directly: no observer chain on the per-frame path. Dispose to stop."""
+        self._batch_listeners = (*self._batch_listeners, listener)
+
+        def dispose() -> None:
+            self._batch_listeners = tuple(x for x in self._batch_listeners if x is not listener)
+
+        return Disposable(dispose)
+
+    def publication(self, event: PublicationReceived) -> None:
+        """An in-order publication: :meth:`publish` and :meth:`apply` (not an action) in one
+        call, as the pump hands on every one."""
+        subject = self._channels.get(event.channel)
+        if subject is not None:
+            _deliver(subject, event.publication)
+        if self._events.observers:
+            self._events.on_next(event)
 
     def publish(self, channel: str, publication: Publication) -> None:
         """Deliver one in-order publication to the channel's observers."""

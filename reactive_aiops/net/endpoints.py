@@ -17,6 +17,7 @@ whole policy (client certificates, pinning...).
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -25,9 +26,16 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, InvalidURI
 
 from reactive_aiops.net.client_streams import describe
-from reactive_aiops.protocol import ClientCode
+from reactive_aiops.protocol import ClientCode, CloseTransport
 
-__all__ = ["FATAL_HTTP_STATUSES", "GOING_AWAY_CODES", "Endpoints", "open_failure"]
+__all__ = [
+    "FATAL_HTTP_STATUSES",
+    "GOING_AWAY_CODES",
+    "Endpoints",
+    "close_info",
+    "close_socket",
+    "open_failure",
+]
 
 #: Close codes with which a server says it is going away: try the next endpoint.
 GOING_AWAY_CODES = frozenset({1001, 3001})
@@ -129,3 +137,25 @@ class Endpoints:
     def connected(self) -> None:
         """A connect succeeded on :attr:`current`: a new round of failover starts."""
         self._tried.clear()
+
+
+async def close_socket(ws: ClientConnection, close: CloseTransport, close_timeout: float) -> None:
+    """Close ``ws`` as the protocol asked: abort at once for a dead link, else a closing
+    handshake bounded by ``close_timeout`` (plus a margin), aborting if it does not finish."""
+    if close.abort:
+        ws.transport.abort()  # a dead peer would only make us wait for close_timeout
+        return
+    try:
+        async with asyncio.timeout(close_timeout + 0.5):
+            await ws.close(close.code, close.reason)
+    except TimeoutError:
+        pass
+    finally:
+        if ws.state.name != "CLOSED":
+            ws.transport.abort()  # the reader then ends and reports the close
+
+
+def close_info(ws: ClientConnection) -> tuple[int, str]:
+    """``(code, reason)`` of a closed socket; 1006 "connection lost" when it sent none."""
+    code = ws.close_code
+    return (1006, "connection lost") if code is None else (code, ws.close_reason or "")

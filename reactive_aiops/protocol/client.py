@@ -18,20 +18,15 @@ after a connection stayed up ``reset_after`` seconds.
 
 from __future__ import annotations
 
-import enum
 import random
 from collections.abc import Callable, Iterator
 
-import attrs
-
 from reactive_aiops.core.connection import (
-    Connected,
     Connecting,
     ConnectionFailed,
     ConnectionLost,
     Disconnected,
     HealthSampled,
-    LatencyMeasured,
 )
 from reactive_aiops.protocol.calls import Calls
 from reactive_aiops.protocol.channels import Channel, ChannelStatus
@@ -41,90 +36,47 @@ from reactive_aiops.protocol.errors import (
     ClientCode,
     CommandTimeout,
     OutboxFull,
-    ReplyError,
 )
 from reactive_aiops.protocol.events import (
     CloseTransport,
     CommandFailed,
-    CommandSucceeded,
     Event,
-    PublicationReceived,
     RefreshNeeded,
+)
+from reactive_aiops.protocol.inbound import (
+    _DEAD_LINK_CODES,
+    _OPEN,
+    CLIENT_CLOSE_CODE,
+    Inbound,
+    Phase,
+    _Close,
+    _Inflight,
 )
 from reactive_aiops.protocol.subscriptions import Subscriptions
 from reactive_aiops.wire import (
+    DEFAULT_MAX_FRAME,
     MAX_ID,
     ClientMessage,
     Command,
     ConnectRequest,
-    ConnectResult,
-    Disconnect,
-    Error,
-    ErrorCode,
     JSONValue,
-    Ping,
-    Pong,
     ProtocolError,
-    Publication,
-    Push,
     RefreshRequest,
-    RefreshResult,
-    Reply,
     Request,
     RPCRequest,
     SendRequest,
     StreamPosition,
-    SubscribeResult,
-    UnsubscribePush,
     UnsubscribeRequest,
+    decode_publication_push,
     decode_replies,
     encode_commands,
     is_reconnectable,
-    is_retryable_error,
 )
 
-#: Close code the client sends when it drops the socket itself (the reason says why).
-CLIENT_CLOSE_CODE = 1000
+__all__ = ["CLIENT_CLOSE_CODE", "ClientProtocol", "Phase"]
 
 
-class Phase(enum.Enum):
-    """The protocol's own view of the socket (finer than core.connection.Status)."""
-
-    IDLE = "idle"  # never started
-    WAITING = "waiting"  # until next_connect_at
-    OPENING = "opening"  # socket handshake in progress
-    CONNECTING = "connecting"  # connect command sent
-    CONNECTED = "connected"
-    CLOSING = "closing"  # we asked the driver to close; waiting for transport_closed
-    STOPPED = "stopped"  # the application closed us
-    FAILED = "failed"  # terminal error
-
-
-@attrs.define
-class _Inflight:
-    kind: str  # connect | subscribe | unsubscribe | refresh | call
-    sent_at: float
-    deadline: float | None = None
-    channel: str = ""
-    key: int = 0
-
-
-@attrs.frozen
-class _Close:
-    code: int
-    reason: str
-    retry: bool
-    immediate: bool = False
-
-
-_OPEN = (Phase.CONNECTING, Phase.CONNECTED)
-#: Reasons that mean the peer is unreachable: abort the socket rather than close it politely.
-_DEAD_LINK_CODES = frozenset(
-    {ClientCode.NO_PING, ClientCode.CONNECT_TIMEOUT, ClientCode.SUBSCRIBE_TIMEOUT}
-)
-
-
-class ClientProtocol:
+class ClientProtocol(Inbound):
     """The client side of the protocol for one logical connection (across reconnects).
 
     ``rand`` (floats in [0, 1)) drives backoff jitter; ``token`` is the connection token
@@ -283,6 +235,17 @@ class ClientProtocol:
         """Feed one text frame from the server. A malformed frame closes the connection (after
         processing the messages before the bad one) and reconnects."""
         if self.phase not in _OPEN:
+            return
+        fast = (
+            decode_publication_push(text)
+            if type(text) is str and len(text) <= DEFAULT_MAX_FRAME
+            else None
+        )
+        if fast is not None:  # the per-event frame: straight to the channel, no Push
+            self._last_received = now
+            self._last_message_at = now
+            self._window_count += 1
+            self._on_publication(fast[0], fast[1], now)
             return
         try:
             messages = decode_replies(text)
@@ -513,116 +476,3 @@ class ClientProtocol:
             if call.wire_id:
                 self._inflight.pop(call.wire_id, None)
             self._events.append(CommandFailed(key, CommandTimeout("no reply in time")))
-
-    def _receive(self, message: Reply | Push | Ping, now: float) -> None:
-        self._last_received = now
-        self._last_message_at = now
-        self._window_count += 1
-        if isinstance(message, Ping):
-            if self._pong and self.phase is Phase.CONNECTED:
-                self._out.append(Pong())
-        elif isinstance(message, Reply):
-            self._on_reply(message, now)
-        else:
-            self._on_push(message, now)
-
-    def _on_reply(self, reply: Reply, now: float) -> None:
-        inflight = self._inflight.pop(reply.id, None)
-        if inflight is None:
-            return  # a late reply to a command that timed out
-        self._events.append(LatencyMeasured(now, now - inflight.sent_at))
-        result = reply.result
-        if inflight.kind == "connect":
-            self._on_connect_reply(result, now)
-        elif inflight.kind == "subscribe":
-            self._on_subscribe_reply(inflight.channel, reply.id, result, now)
-        elif inflight.kind == "refresh":
-            self._on_refresh_reply(result, now)
-        elif inflight.kind == "call":
-            call = self._calls.pop(inflight.key)
-            if call is None:
-                return
-            if isinstance(result, Error):
-                error = ReplyError(result.code, result.message, result.temporary)
-                self._events.append(CommandFailed(inflight.key, error))
-            else:
-                self._events.append(CommandSucceeded(inflight.key, result))
-
-    def _on_connect_reply(self, result: object, now: float) -> None:
-        if isinstance(result, Error):
-            reason = result.message or f"connect error {result.code}"
-            if result.code == ErrorCode.TOKEN_EXPIRED:
-                if self.config.has_token_fetcher and not self._token_refetched:
-                    self.token_needed = self._token_refetched = True
-                    self._close(result.code, reason, retry=True, immediate=True)
-                else:
-                    self._fail(now, result.code, reason)
-            elif is_retryable_error(result.code, result.temporary):
-                self._close(result.code, reason, retry=True)
-            else:
-                self._fail(now, result.code, reason)
-            return
-        if not isinstance(result, ConnectResult):
-            self._close(ClientCode.BAD_PROTOCOL, "bad protocol: connect answered", retry=True)
-            return
-        self.phase = Phase.CONNECTED
-        self._connected_at = now
-        self._token_refetched = False
-        self.client_id = result.client
-        self._ping, self._pong = result.ping, result.pong
-        self._window_start, self._window_count = now, 0
-        self._last_message_at = now
-        if result.expires and self.config.has_token_fetcher:
-            self._refresh_at = now + self._refresh_delay(result.ttl)
-        self._events.append(Connected(now, result.client))
-        for channel in self._subs.due(now):
-            self._send_subscribe(channel, now)
-        for key, call in self._calls.drain_outbox():
-            call.wire_id = self._send(call.request, now, "call", key=key)
-
-    def _refresh_delay(self, ttl: int) -> float:
-        return max(ttl - self.config.refresh_margin, ttl / 2)
-
-    def _on_subscribe_reply(self, name: str, msg_id: int, result: object, now: float) -> None:
-        channel = self._subs.get(name)
-        if channel is None or channel.command_id != msg_id:
-            return  # unsubscribed (or resubscribed) meanwhile
-        channel.command_id = 0
-        if isinstance(result, Error):
-            self._events.extend(self._subs.failed(channel, result, now))
-        elif isinstance(result, SubscribeResult):
-            self._events.extend(self._subs.subscribed(channel, result, now))
-        else:
-            self._close(ClientCode.BAD_PROTOCOL, "bad protocol: subscribe answered", retry=True)
-
-    def _on_refresh_reply(self, result: object, now: float) -> None:
-        self._refresh_inflight = False
-        if isinstance(result, RefreshResult):
-            self._refresh_at = now + self._refresh_delay(result.ttl) if result.expires else None
-        elif isinstance(result, Error) and is_retryable_error(result.code, result.temporary):
-            self.refresh_failed(now)
-        elif isinstance(result, Error):
-            self._fail(now, result.code, result.message or "refresh refused")
-
-    def _on_push(self, push: Push, now: float) -> None:
-        body = push.body
-        if type(body) is Publication:
-            channel = self._subs.get(push.channel)
-            if channel is not None and channel.take_next(body):
-                self._events.append(PublicationReceived(push.channel, body))
-            else:
-                self._events.extend(self._subs.publication(push.channel, body, now))
-        elif isinstance(body, Publication):
-            self._events.extend(self._subs.publication(push.channel, body, now))
-        elif isinstance(body, UnsubscribePush):
-            resubscribe, events = self._subs.server_unsubscribed(push.channel, body)
-            self._events.extend(events)
-            if resubscribe is not None:
-                self._send_subscribe(resubscribe, now)
-        elif isinstance(body, Disconnect):
-            reason = body.reason or f"disconnect {body.code}"
-            if is_reconnectable(body.code):
-                self._close(body.code, reason, retry=True)
-            else:
-                self._fail(now, body.code, reason)
-        # join/leave/message/subscribe/refresh pushes: not used by this client (docs/protocol.md)
