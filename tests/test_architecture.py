@@ -67,11 +67,7 @@ ONLY_IN: dict[str, tuple[str, ...]] = {
 
 MAX_LINES = 500
 #: Modules allowed past MAX_LINES, and why.
-LONG_MODULES = {
-    # Being split by the per-event fast-path work (issue 13), which owns them.
-    "protocol/client.py": "split on the fast-path branch",
-    "net/client.py": "split on the fast-path branch",
-}
+LONG_MODULES: dict[str, str] = {}
 
 
 def _modules() -> Iterator[tuple[str, Path]]:
