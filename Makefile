@@ -82,9 +82,14 @@ cluster: $(STAMP)
 web: $(STAMP)
 	$(BIN)/python -m reactive_aiops web
 
-# Regenerates docs/img/web-dashboard.png from a real browser (Debian's chromium + chromedriver).
+# Regenerates every image in docs/img: the web dashboard from a real browser (Debian's chromium +
+# chromedriver), the Textual dashboard's scripted-incident and reconnecting SVGs from its Pilot
+# tests, and its live SVG from the simulated source (incidents are random in time).
 screenshots: $(STAMP)
 	$(BIN)/python -m reactive_aiops.ui.web.screenshots docs/img
+	REACTIVE_AIOPS_ARTIFACTS=docs/img $(BIN)/pytest -q tests/test_ui_dashboard_app.py
+	$(BIN)/python -m reactive_aiops dashboard --duration 15 --rate 300 --seed 5 \
+		--screenshot docs/img/dashboard-live.svg
 
 clean:
 	rm -rf $(VENV) $(LATEST) .mypy_cache .pytest_cache .ruff_cache .hypothesis
