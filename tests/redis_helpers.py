@@ -171,13 +171,11 @@ def running_redis(tmp: Path | None = None) -> Any:
 
 async def wait_until(predicate: Callable[[], bool], within: float = 10.0,
                      what: str = "condition") -> None:
-    """Poll ``predicate`` (a network side effect) until true; fail after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {within} s waiting for {what}")
-        await asyncio.sleep(0.005)
+    """``reliability_helpers.wait_until`` with the cluster tests' longer default bound (two
+    nodes and a Redis share the machine with the test)."""
+    from reliability_helpers import wait_until as poll
+
+    await poll(predicate, within, what)
 
 
 class NodeProcess:

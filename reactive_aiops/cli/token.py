@@ -12,21 +12,12 @@ import os
 import sys
 import time
 
+from reactive_aiops.cli._common import positive
 from reactive_aiops.cli.serve import SECRET_ENV
 from reactive_aiops.server.auth import mint_token
 
 #: Default validity of a minted token (seconds).
 DEFAULT_TTL = 3600.0
-
-
-def _ttl(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channel", action="append", dest="channels", default=None,
                         metavar="C", help="allow channel C (repeat; a trailing * allows a "
                         "prefix); default: every channel")
-    parser.add_argument("--ttl", type=_ttl, default=DEFAULT_TTL,
+    parser.add_argument("--ttl", type=positive, default=DEFAULT_TTL,
                         help=f"seconds the token is valid (default {DEFAULT_TTL:g})")
 
 

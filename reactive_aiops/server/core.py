@@ -33,10 +33,16 @@ from reactive_aiops.server.commands import (
     parse_command,
 )
 from reactive_aiops.server.config import ServerConfig
-from reactive_aiops.server.engine import Engine, EngineUnavailable, PublishResult, Record
+from reactive_aiops.server.engine import (
+    Engine,
+    EngineUnavailable,
+    PublishResult,
+    Record,
+    unavailable,
+)
 from reactive_aiops.server.memory import MemoryEngine
 from reactive_aiops.server.state import AiopsState, record_from
-from reactive_aiops.wire.codes import ERROR_MESSAGES, TEMPORARY_ERRORS, ErrorCode
+from reactive_aiops.wire.codes import ERROR_MESSAGES, TEMPORARY_ERRORS
 from reactive_aiops.wire.events import (
     ANOMALY_UPSERTED,
     CHANNEL_ANOMALIES,
@@ -247,13 +253,13 @@ class ServerCore:
         try:
             return RPCResult(data=await self.engine.snapshot(principal.allows_channel))
         except EngineUnavailable:
-            return Error(int(ErrorCode.INTERNAL), "engine unavailable", True)
+            return unavailable()
 
     async def _command(self, command: ParsedCommand) -> RPCResult | Error:
         try:
             return _outcome_reply(await self.engine.command(command, self._event_ids))
         except EngineUnavailable:
-            return Error(int(ErrorCode.INTERNAL), "engine unavailable, retry", True)
+            return unavailable("engine unavailable, retry")
 
     # -- publish API -------------------------------------------------------------------------
 

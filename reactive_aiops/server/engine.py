@@ -22,6 +22,8 @@ import attrs
 
 from reactive_aiops.protocol.server import HistoryOutcome, SubscribeOutcome
 from reactive_aiops.server.commands import Outcome, ParsedCommand
+from reactive_aiops.wire.codes import ErrorCode
+from reactive_aiops.wire.events import CHANNEL_ANOMALIES, CHANNEL_DETECTORS, CHANNEL_HEALTH
 from reactive_aiops.wire.messages import Error
 
 T = TypeVar("T")
@@ -41,6 +43,30 @@ class EngineUnavailable(Exception):
 
 class Fenced(Exception):
     """A write carried a fencing token that is no longer current: another node leads now."""
+
+
+#: The channels an ``aiops.snapshot`` reads, in its result's order.
+SNAPSHOT_CHANNELS = (CHANNEL_DETECTORS, CHANNEL_ANOMALIES, CHANNEL_HEALTH)
+
+
+def unavailable(message: str = "engine unavailable") -> Error:
+    """The error reply for a request the engine could not serve right now: temporary, so the
+    client (and the official SDKs) retry it."""
+    return Error(int(ErrorCode.INTERNAL), message, True)
+
+
+def snapshot_result(positions: dict[str, dict[str, Any]],
+                    detectors: Callable[[], list[dict[str, Any]]],
+                    anomalies: Callable[[], list[dict[str, Any]]],
+                    health: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    """The ``aiops.snapshot`` result: the entities of the channels in ``positions`` (those the
+    caller may read), each read only if its channel is there."""
+    return {
+        "detectors": detectors() if CHANNEL_DETECTORS in positions else [],
+        "anomalies": anomalies() if CHANNEL_ANOMALIES in positions else [],
+        "health": health() if CHANNEL_HEALTH in positions else None,
+        "positions": positions,
+    }
 
 
 @attrs.frozen

@@ -16,9 +16,16 @@ from reactive_aiops.protocol.server import HistoryOutcome, SubscribeOutcome
 from reactive_aiops.server.broker import Broker, Clock, Publication
 from reactive_aiops.server.commands import CommandService, Outcome, ParsedCommand
 from reactive_aiops.server.config import ServerConfig
-from reactive_aiops.server.engine import ENGINE_OK, PublishResult, Record, Subscriber, run_now
+from reactive_aiops.server.engine import (
+    ENGINE_OK,
+    SNAPSHOT_CHANNELS,
+    PublishResult,
+    Record,
+    Subscriber,
+    run_now,
+    snapshot_result,
+)
 from reactive_aiops.server.state import AiopsState, AnomalyRecord, DetectorRecord, record_from
-from reactive_aiops.wire.events import CHANNEL_ANOMALIES, CHANNEL_DETECTORS, CHANNEL_HEALTH
 from reactive_aiops.wire.messages import Error
 
 T = TypeVar("T")
@@ -138,17 +145,13 @@ class MemoryEngine:
     async def snapshot(self, allowed: Callable[[str], bool]) -> dict[str, Any]:
         """Entities and positions read in one synchronous step (so they agree)."""
         positions: dict[str, dict[str, Any]] = {}
-        for channel in (CHANNEL_DETECTORS, CHANNEL_ANOMALIES, CHANNEL_HEALTH):
+        for channel in SNAPSHOT_CHANNELS:
             if allowed(channel):
                 top, epoch = self.broker.position(channel)
                 positions[channel] = {"offset": top, "epoch": epoch}
-        health = self.aiops.health
-        return {
-            "detectors": [d.payload() for d in self.aiops.detectors.values()]
-            if CHANNEL_DETECTORS in positions else [],
-            "anomalies": [a.payload() for a in self.aiops.anomalies.values()]
-            if CHANNEL_ANOMALIES in positions else [],
-            "health": health.payload() if health is not None and CHANNEL_HEALTH in positions
-            else None,
-            "positions": positions,
-        }
+        aiops = self.aiops
+        return snapshot_result(
+            positions,
+            lambda: [d.payload() for d in aiops.detectors.values()],
+            lambda: [a.payload() for a in aiops.anomalies.values()],
+            lambda: None if aiops.health is None else aiops.health.payload())

@@ -38,20 +38,17 @@ from reactive_aiops.server.config import ServerConfig
 from reactive_aiops.server.engine import (
     ENGINE_OK,
     ENGINE_UNAVAILABLE,
+    SNAPSHOT_CHANNELS,
     EngineUnavailable,
     Fenced,
     PublishResult,
     Record,
     Subscriber,
+    snapshot_result,
+    unavailable,
 )
 from reactive_aiops.server.memory import IDEMPOTENCY_TTL
 from reactive_aiops.server.redis_commands import apply_command
-from reactive_aiops.wire.codes import ErrorCode
-from reactive_aiops.wire.events import (
-    CHANNEL_ANOMALIES,
-    CHANNEL_DETECTORS,
-    CHANNEL_HEALTH,
-)
 from reactive_aiops.wire.messages import Error
 
 T = TypeVar("T")
@@ -68,10 +65,6 @@ POOL_SIZE = 64
 #: How long a call waits for a free connection before it counts as an outage.
 POOL_WAIT = 5.0
 _CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
-
-
-def _temporary(message: str) -> Error:
-    return Error(int(ErrorCode.INTERNAL), message, True)
 
 
 def _dumps(value: Any) -> str:
@@ -99,7 +92,6 @@ class RedisEngine:
             kwargs["username"] = username
         if ca_file is not None and url.startswith("rediss://"):
             kwargs["ssl_ca_certs"] = ca_file
-        self._kwargs = kwargs
         # A blocking pool: past POOL_SIZE concurrent calls, callers wait for a free connection
         # (redis-py's default pool fails them with "Too many connections" at 100, which turned
         # a burst of commands or a reconnect storm's subscribes into temporary errors).
@@ -352,13 +344,13 @@ class RedisEngine:
         async def read() -> SubscribeOutcome | Error:
             if not self._listening.is_set():
                 self.unsubscribe(channel, subscriber)
-                return _temporary("engine unavailable")
+                return unavailable()
             try:
                 stream_epoch, top, pubs = await self._read_stream(
                     channel, str(offset) if recover else "", True)
             except EngineUnavailable:
                 self.unsubscribe(channel, subscriber)
-                return _temporary("engine unavailable")
+                return unavailable()
             self._saw(channel, stream_epoch, top)
             result = recover_position(stream_epoch, top, pubs, recover=recover, offset=offset,
                                       epoch=epoch)
@@ -389,7 +381,7 @@ class RedisEngine:
             try:
                 return await self._read_stream(channel, "0", False)
             except EngineUnavailable:
-                return _temporary("engine unavailable")
+                return unavailable()
 
         self.submit(read(), done)
 
@@ -465,22 +457,18 @@ class RedisEngine:
 
     async def snapshot(self, allowed: Callable[[str], bool]) -> dict[str, Any]:
         """Keyed state and the three channels' positions, read in one script."""
-        names = (CHANNEL_DETECTORS, CHANNEL_ANOMALIES, CHANNEL_HEALTH)
         keys = [self._state_key("detector"), self._state_key("anomaly"),
                 self._state_key("health")]
-        for name in names:
+        for name in SNAPSHOT_CHANNELS:
             keys += [self._meta(name), self._log(name)]
         reply = await self._call(self._snapshot, keys,
                                  [secrets.token_hex(4), int(self.config.stream_ttl)])
         detectors, anomalies, health = reply[0], reply[1], reply[2]
         positions = {name: {"offset": int(reply[4 + 2 * i]), "epoch": reply[3 + 2 * i]}
-                     for i, name in enumerate(names) if allowed(name)}
-        return {
-            "detectors": [json.loads(v) for v in detectors[1::2]]
-            if CHANNEL_DETECTORS in positions else [],
-            "anomalies": [json.loads(v) for v in anomalies[1::2]]
-            if CHANNEL_ANOMALIES in positions else [],
-            "health": json.loads(health) if health and CHANNEL_HEALTH in positions else None,
-            "positions": positions,
-        }
+                     for i, name in enumerate(SNAPSHOT_CHANNELS) if allowed(name)}
+        return snapshot_result(
+            positions,
+            lambda: [json.loads(v) for v in detectors[1::2]],
+            lambda: [json.loads(v) for v in anomalies[1::2]],
+            lambda: json.loads(health) if health else None)
 
