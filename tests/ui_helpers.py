@@ -130,7 +130,8 @@ def _stop_xvfb() -> None:
 
 @pytest.fixture(scope="module")
 def xvfb_display(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Point ``DISPLAY`` at a private ``Xvfb`` for the module; skip when Xvfb is missing.
+    """Point ``DISPLAY`` at a private ``Xvfb`` for the module; skip when Xvfb is missing
+    (fail with ``CI=true``: CI installs it, so its absence is a broken run, not a choice).
 
     One server serves the whole session and stops when pytest exits: Tk keeps its X connection
     after the last window is destroyed and kills the process (XIO fatal error) if that server
@@ -138,6 +139,8 @@ def xvfb_display(request: pytest.FixtureRequest) -> Iterator[str]:
     """
     binary = shutil.which("Xvfb")
     if binary is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(XVFB_MISSING + " (CI=true: the Tk tests must run)")
         pytest.skip(XVFB_MISSING)
     if not _xvfb:
         _xvfb.append(_start_xvfb(binary))
