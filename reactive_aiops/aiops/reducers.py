@@ -40,6 +40,7 @@ from reactive_aiops.aiops.models import (
 )
 from reactive_aiops.core.batching import with_reduce_many
 from reactive_aiops.core.entities import EntityCollection
+from reactive_aiops.core.routing import handles
 
 __all__ = [
     "Anomalies",
@@ -142,7 +143,8 @@ def apply_resume(detectors: Detectors, command: ResumeDetector) -> Detectors:
 
 
 #: Every action class the slice reducers below react to, the upsert first; any other action
-#: leaves the slice as it is (which the batch path relies on: keep these in step).
+#: leaves the slice as it is (which the batch path and the routing by action type rely on:
+#: keep these in step).
 _DETECTOR_ACTIONS = (DetectorUpserted, DetectorsLoaded, PauseDetector, ResumeDetector)
 _ANOMALY_ACTIONS = (
     AnomalyUpserted,
@@ -153,6 +155,7 @@ _ANOMALY_ACTIONS = (
 )
 
 
+@handles(*_DETECTOR_ACTIONS)
 def detectors_reducer(state: Detectors | None, action: Any) -> Detectors:
     """The ``detectors`` slice: an :class:`EntityCollection` of :class:`Detector` by id.
 
@@ -172,6 +175,7 @@ def detectors_reducer(state: Detectors | None, action: Any) -> Detectors:
     return state
 
 
+@handles(*_ANOMALY_ACTIONS)
 def anomalies_reducer(state: Anomalies | None, action: Any) -> Anomalies:
     """The ``anomalies`` slice: an :class:`EntityCollection` of :class:`Anomaly` by id.
 
@@ -237,6 +241,7 @@ def _upsert_runs(
     return reduce_many
 
 
+@handles(HealthUpdated)
 def health_reducer(state: SystemHealth | None, action: Any) -> SystemHealth | None:
     """The ``health`` slice: the latest :class:`SystemHealth`, None until the first arrives.
 
