@@ -10,6 +10,7 @@ missing, or already in the asked-for state, changes nothing (the server will ans
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -224,7 +225,7 @@ def _upsert_runs(
         # action there are: usually only upserts of this slice, or nothing it handles at all.
         kinds = set(map(type, actions))
         if kinds == {upsert_type}:
-            return flush(state, [entity_of(act) for act in actions])
+            return flush(state, list(map(entity_of, actions)))  # in C with an attrgetter
         if not any(issubclass(kind, handled) for kind in kinds):
             return empty if state is None else state
         run: list[Any] = []
@@ -257,9 +258,13 @@ def health_reducer(state: SystemHealth | None, action: Any) -> SystemHealth | No
 
 with_reduce_many(
     detectors_reducer,
-    _upsert_runs(detectors_reducer, _EMPTY_DETECTORS, _DETECTOR_ACTIONS, lambda a: a.detector),
+    _upsert_runs(
+        detectors_reducer, _EMPTY_DETECTORS, _DETECTOR_ACTIONS, operator.attrgetter("detector")
+    ),
 )
 with_reduce_many(
     anomalies_reducer,
-    _upsert_runs(anomalies_reducer, _EMPTY_ANOMALIES, _ANOMALY_ACTIONS, lambda a: a.anomaly),
+    _upsert_runs(
+        anomalies_reducer, _EMPTY_ANOMALIES, _ANOMALY_ACTIONS, operator.attrgetter("anomaly")
+    ),
 )

@@ -119,7 +119,16 @@ class RebaseEngine:
                     # Plain: no journal type, and no command id that could confirm a
                     # transaction (what _server would look at).
                     act = actions[end]
-                    if type(act) in _JOURNAL_TYPES or _echo_id(act) is not None:
+                    kind = type(act)
+                    if kind in _JOURNAL_TYPES:
+                        break
+                    meta = getattr(act, "meta", None)  # _echo_id(act), inline: once per event
+                    if (
+                        meta is not None
+                        and isinstance(meta, EventMeta)
+                        and meta.command_id is not None
+                        and kind not in _UNDECODED
+                    ):
                         break
                     end += 1
                 if end - i > 1:

@@ -24,7 +24,7 @@ the entity collections themselves (``EntityCollection.empty(versioned=True)``).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -128,29 +128,48 @@ class Deduplicator:
 
     def remember(self, meta: EventMeta) -> None:
         """Record ``meta``'s event as delivered."""
-        offset = meta.offset
-        if offset is not None:
-            channels = self._channels
-            win = channels.get(meta.channel)
-            if win is None or win.epoch != meta.epoch:
-                # A new epoch means the server's stream restarted: old offsets mean nothing.
-                win = channels[meta.channel] = _Window(meta.epoch, offset)
-                if len(channels) > self.max_channels:
-                    channels.popitem(last=False)
-            else:
-                channels.move_to_end(meta.channel)
-            ahead = offset - win.high
-            if ahead > 0:
-                win.mask = (win.mask << ahead) & self._full if ahead < self.window else 0
-                win.high = offset
-                ahead = 0
-            if -ahead < self.window:
-                win.mask |= 1 << -ahead
-        event_id = meta.event_id
-        if event_id is not None and event_id not in self._ids:
-            self._ids[event_id] = None
-            if len(self._ids) > self.max_ids:
-                self._ids.popitem(last=False)
+        self.remember_many((meta,))
+
+    def remember_many(self, metas: Iterable[EventMeta | None]) -> None:
+        """Record each event of ``metas`` as delivered, in order (``None`` entries are skipped).
+
+        The same as :meth:`remember` for each in turn; a run of one channel's events (a live
+        frame) looks its window up once.
+        """
+        channels = self._channels
+        ids = self._ids
+        window = self.window
+        win: _Window | None = None
+        win_channel: str | None = None
+        for meta in metas:
+            if meta is None:
+                continue
+            offset = meta.offset
+            if offset is not None:
+                channel = meta.channel
+                if win is None or channel != win_channel or win.epoch != meta.epoch:
+                    win = channels.get(channel)
+                    if win is None or win.epoch != meta.epoch:
+                        # A new epoch means the server's stream restarted: old offsets mean
+                        # nothing.
+                        win = channels[channel] = _Window(meta.epoch, offset)
+                        if len(channels) > self.max_channels:
+                            channels.popitem(last=False)
+                    else:
+                        channels.move_to_end(channel)
+                    win_channel = channel
+                ahead = offset - win.high
+                if ahead > 0:
+                    win.mask = (win.mask << ahead) & self._full if ahead < window else 0
+                    win.high = offset
+                    ahead = 0
+                if -ahead < window:
+                    win.mask |= 1 << -ahead
+            event_id = meta.event_id
+            if event_id is not None and event_id not in ids:
+                ids[event_id] = None
+                if len(ids) > self.max_ids:
+                    ids.popitem(last=False)
 
     def count(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
@@ -225,7 +244,10 @@ def _self_consistent(metas: list[EventMeta | None]) -> bool:
 def _dispatch_batch(batch: Batch, seen: Deduplicator, next_: Dispatch) -> Any:
     # A scratch Deduplicator sees the batch's own events so duplicates inside it are caught,
     # while the shared memory is updated only after the reducer accepted the whole batch.
-    metas = [event_meta(act) for act in batch.actions]
+    metas = [
+        meta if type(meta := getattr(act, "meta", None)) is EventMeta else event_meta(act)
+        for act in batch.actions
+    ]
     scratch = (
         None
         if _self_consistent(metas)
@@ -251,8 +273,7 @@ def _dispatch_batch(batch: Batch, seen: Deduplicator, next_: Dispatch) -> Any:
         accepted.append(meta)
         out.append(act)
     result = next_(Batch(tuple(out)) if replaced else batch)
-    for meta in accepted:
-        seen.remember(meta)
+    seen.remember_many(accepted)
     return result
 
 
