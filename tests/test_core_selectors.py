@@ -33,6 +33,31 @@ def test_multiple_inputs_and_reset() -> None:
     assert sel.recomputations == 1
 
 
+def test_one_input_memo_clear_and_a_failing_combiner() -> None:
+    calls: list[object] = []
+
+    def combine(xs: object) -> int:
+        calls.append(xs)
+        if xs is None:
+            raise ValueError("no numbers")
+        return len(xs)  # type: ignore[arg-type]
+
+    numbers = (1, 2)
+    sel = create_selector(lambda s: s["xs"], combine)
+    assert sel({"xs": numbers}) == 2
+    assert sel({"xs": numbers}) == 2  # new state, same input object: a memo hit
+    assert calls == [numbers]
+    with pytest.raises(ValueError, match="no numbers"):
+        sel({"xs": None})
+    # A failed recomputation leaves the memo as it was: the old input still hits it.
+    assert sel({"xs": numbers}) == 2
+    assert sel.recomputations == 1
+    sel.clear_cache()
+    assert sel({"xs": numbers}) == 2  # the same input object, but the memo was cleared
+    assert sel.recomputations == 2
+    assert calls == [numbers, None, numbers]
+
+
 def test_selector_needs_input_and_combiner() -> None:
     with pytest.raises(TypeError):
         create_selector(lambda s: s)  # type: ignore[call-overload]
