@@ -400,19 +400,21 @@ class EntityCollection(Generic[K, V]):
         calls return the same view object.
         """
         view = self._view
-        if view is None:
-            view = self._view = self._derive_order()
-        return view
-
-    def _derive_order(self) -> OrderedView[V]:
+        if view is not None:
+            return view
+        # The live case, checked here to save a call per event: one key changed since the
+        # parent, whose view is cached (it was the previous state's selector result).
         link = self._link
         if link is not None and len(link.delta) == 1:
-            # The live case: one key changed since the parent, and the parent's view is
-            # cached (it was the previous state's selector result).
             parent = link.parent()
             if parent is not None and parent._view is not None:
                 (key,) = link.delta
-                return self._patch_one(parent._map, parent._view, key)
+                view = self._view = self._patch_one(parent._map, parent._view, key)
+                return view
+        view = self._view = self._derive_order()
+        return view
+
+    def _derive_order(self) -> OrderedView[V]:
         changed: set[K] = set()
         limit = _patch_limit(len(self._map))
         link = self._link
