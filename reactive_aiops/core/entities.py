@@ -288,6 +288,10 @@ class EntityCollection(Generic[K, V]):
         key changed, ``self`` is returned.
         """
         changed: set[K] = set()
+        # A key set once was accepted against the entity held before the batch, so it differs
+        # from it (`_accepts` takes a different version as a difference, as `upsert` does);
+        # only a key set again may have been put back, and only those are compared at the end.
+        again: set[K] = set()
         keyfn = self._cfg.key
         old = self._map
         with old.mutate() as mutation:
@@ -297,20 +301,22 @@ class EntityCollection(Generic[K, V]):
                 if held is not _MISSING and not self._accepts(held, entity):
                     continue
                 mutation[key] = entity
-                changed.add(key)
-            delta: list[K] = []
-            for key in changed:
+                if key in changed:
+                    again.add(key)
+                else:
+                    changed.add(key)
+            for key in again:
                 before = old.get(key, _MISSING)
-                if _differs(before, mutation[key]):
-                    delta.append(key)
-                elif before is not _MISSING:
-                    # Keep the held object itself: the ordered view of the result is derived
-                    # from this one's and re-reads only the keys in the delta.
-                    mutation[key] = before
-            if not delta:
+                if not _differs(before, mutation[key]):
+                    changed.discard(key)
+                    if before is not _MISSING:
+                        # Keep the held object itself: the ordered view of the result is
+                        # derived from this one's and re-reads only the keys in the delta.
+                        mutation[key] = before
+            if not changed:
                 return self
             result = mutation.finish()
-        return self._child(result, frozenset(delta))
+        return self._child(result, frozenset(changed))
 
     def remove(self, key: K) -> EntityCollection[K, V]:
         """Remove the entity under ``key``; return ``self`` when there is none."""
