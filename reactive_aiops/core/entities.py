@@ -24,12 +24,13 @@ really mean it.
 
 from __future__ import annotations
 
-import bisect
 import weakref
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 import immutables
+
+from reactive_aiops.core._ordered import OrderedView, patch, patch_one, sort_all
 
 __all__ = ["EntityCollection", "OrderedView"]
 
@@ -106,37 +107,6 @@ def _extend_chain(parent: EntityCollection[Any, Any], delta: frozenset[Any]) -> 
         for old in reversed(kept):
             prev = _Link(old.parent, old.delta, prev)
     return _Link(weakref.ref(parent), delta, prev)
-
-
-class OrderedView(Sequence[V]):
-    """A read-only sequence of entities in the collection's order; cached per collection."""
-
-    __slots__ = ("_items", "_sort_keys")
-
-    def __init__(self, items: list[V], sort_keys: list[Any]) -> None:
-        self._items = items
-        # Kept so a descendant's view can bisect without recomputing n sort keys.
-        self._sort_keys = sort_keys
-
-    @overload
-    def __getitem__(self, index: int) -> V: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[V]: ...
-
-    def __getitem__(self, index: int | slice) -> V | Sequence[V]:
-        if isinstance(index, slice):
-            return tuple(self._items[index])
-        return self._items[index]
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __iter__(self) -> Iterator[V]:
-        return iter(self._items)
-
-    def __repr__(self) -> str:
-        return f"OrderedView({self._items!r})"
 
 
 class EntityCollection(Generic[K, V]):
@@ -415,7 +385,9 @@ class EntityCollection(Generic[K, V]):
             parent = link.parent()
             if parent is not None and parent._view is not None:
                 (key,) = link.delta
-                view = self._view = self._patch_one(parent._map, parent._view, key)
+                view = self._view = patch_one(
+                    self._cfg.sort_key, parent._map, self._map, parent._view, key
+                )
                 return view
         view = self._view = self._derive_order()
         return view
@@ -430,79 +402,9 @@ class EntityCollection(Generic[K, V]):
                 break
             ancestor = link.parent()
             if ancestor is not None and ancestor._view is not None:
-                return self._patch_order(ancestor._map, ancestor._view, changed)
+                return patch(self._cfg.sort_key, ancestor._map, self._map, ancestor._view, changed)
             link = link.prev
-        sort_key = self._cfg.sort_key
-        pairs = sorted(((sort_key(k, v), v) for k, v in self._map.items()), key=_first)
-        return OrderedView([v for _, v in pairs], [sk for sk, _ in pairs])
-
-    def _patch_order(
-        self, old_map: immutables.Map[K, V], old_view: OrderedView[V], changed: set[K]
-    ) -> OrderedView[V]:
-        sort_key = self._cfg.sort_key
-        # Copying two lists is a C-level memcpy; every bisect/insert below is O(log n)
-        # comparisons plus a memmove, far below the O(n log n) comparisons of a full sort.
-        # The sort keys are shared with the old view (never mutated) until one actually moves:
-        # an update that keeps its sort key (the usual live upsert) only swaps the value in place.
-        keys = old_view._sort_keys
-        shared = True
-        values = list(old_view._items)
-        for key in changed:
-            old = old_map.get(key, _MISSING)
-            new = self._map.get(key, _MISSING)
-            old_sk = sort_key(key, old) if old is not _MISSING else _MISSING
-            if old is not _MISSING and new is not _MISSING:
-                new_sk = sort_key(key, new)
-                if new_sk == old_sk:
-                    values[bisect.bisect_left(keys, old_sk)] = new
-                    continue
-            elif new is not _MISSING:
-                new_sk = sort_key(key, new)
-            if shared:
-                keys, shared = list(keys), False
-            if old is not _MISSING:
-                i = bisect.bisect_left(keys, old_sk)
-                del keys[i]
-                del values[i]
-            if new is not _MISSING:
-                i = bisect.bisect_left(keys, new_sk)
-                keys.insert(i, new_sk)
-                values.insert(i, new)
-        return OrderedView(values, keys)
-
-    def _patch_one(
-        self, old_map: immutables.Map[K, V], old_view: OrderedView[V], key: K
-    ) -> OrderedView[V]:
-        """``_patch_order`` for one changed key, with one sort key when that key did not move.
-
-        Sort keys are unique (the entity key breaks ties), so if the old view holds a sort key
-        equal to the new entity's, it is this key's own (the key was held) and unchanged: the
-        new entity takes its slot, found by one bisect, without computing the old entity's sort
-        key or even looking the old entity up.
-        """
-        sort_key = self._cfg.sort_key
-        keys = old_view._sort_keys
-        values = old_view._items[:]
-        new = self._map.get(key, _MISSING)
-        i = 0
-        if new is not _MISSING:
-            new_sk = sort_key(key, new)
-            i = bisect.bisect_left(keys, new_sk)
-            if i < len(keys) and keys[i] == new_sk:
-                values[i] = new
-                return OrderedView(values, keys)
-        keys = keys[:]
-        old = old_map.get(key, _MISSING)
-        if old is not _MISSING:
-            j = bisect.bisect_left(keys, sort_key(key, old))
-            del keys[j]
-            del values[j]
-            if j < i:
-                i -= 1  # the new slot was counted with the old entry still before it
-        if new is not _MISSING:
-            keys.insert(i, new_sk)
-            values.insert(i, new)
-        return OrderedView(values, keys)
+        return sort_all(self._cfg.sort_key, self._map)
 
 
 def _unversioned(entity: object) -> TypeError:
@@ -519,7 +421,3 @@ def _patch_limit(size: int) -> int:
 
 def _differs(held: Any, entity: Any) -> bool:
     return held is not entity and held != entity
-
-
-def _first(pair: tuple[Any, Any]) -> Any:
-    return pair[0]
