@@ -80,3 +80,26 @@ def test_compose_is_right_to_left(values: list[int], x: int) -> None:
         expected = fn(expected)
     assert compose(*fns)(x) == expected
     assert compose()(x) == x
+
+
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)), max_size=20))
+def test_recomputes_exactly_when_some_input_is_another_object(picks: list[tuple[int, ...]]) -> None:
+    # Three candidate objects per input, equal to each other but never identical: only
+    # identity may decide a memo hit, for one input and for several.
+    pools = [[[i] for _ in range(3)] for i in range(3)]
+    one = create_selector(lambda s: s[0], lambda a: (a,))
+    three = create_selector(
+        lambda s: s[0], lambda s: s[1], lambda s: s[2], lambda a, b, c: (a, b, c)
+    )
+    last: tuple[object, ...] | None = None
+    expected_one = expected_three = 0
+    for pick in picks:
+        state = tuple(pools[n][k] for n, k in enumerate(pick))
+        if last is None or state[0] is not last[0]:
+            expected_one += 1
+        if last is None or any(a is not b for a, b in zip(state, last, strict=True)):
+            expected_three += 1
+        assert one(state)[0] is state[0]
+        assert all(a is b for a, b in zip(three(state), state, strict=True))
+        last = state
+    assert (one.recomputations, three.recomputations) == (expected_one, expected_three)

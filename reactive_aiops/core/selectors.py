@@ -8,6 +8,7 @@ real recomputations so a test can prove a memo hit.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import is_
 from typing import Any, Generic, TypeVar, overload
 
 S = TypeVar("S")
@@ -61,7 +62,8 @@ class Selector(Generic[S, R]):
             return self._last_result
         last = self._last_args
         args = tuple([select(state) for select in self._inputs])
-        if last is not None and all(a is b for a, b in zip(args, last, strict=True)):
+        # map(is_) compares by identity in C: no generator frame per call.
+        if last is not None and all(map(is_, args, last)):
             self._last_state = state
             return self._last_result
         result = self._combiner(*args)
