@@ -416,3 +416,100 @@ def test_upsert_many_equals_upserting_one_by_one(
     view = many.ordered()
     assert list(view) == expected_order(contents(many))
     assert all(many[i.id] is i for i in view)
+
+
+# -- the one-key fast path of the ordered view ---------------------------------------------------
+
+
+def test_one_key_kept_in_place_computes_one_sort_key() -> None:
+    calls: list[str] = []
+    c = make(calls=calls, versioned=True).upsert_many(Item(str(i), i % 3) for i in range(50))
+    c.ordered()
+    calls.clear()
+    kept = c.upsert(Item("7", 7 % 3, version=1))  # same rank: its slot does not move
+    view = kept.ordered()
+    assert calls == ["7"]
+    assert list(view) == expected_order(contents(kept))
+    assert view._sort_keys is c.ordered()._sort_keys  # shared, as nothing moved
+    calls.clear()
+    moved = kept.upsert(Item("7", 9, version=2))
+    assert list(moved.ordered()) == expected_order(contents(moved))
+    assert moved.ordered()[0].id == "7"
+    assert calls == ["7", "7"]  # the new sort key missed, so the old one is looked up
+    assert list(kept.ordered()) == expected_order(contents(kept))  # the parent's is untouched
+
+
+def test_one_key_changes_report_a_frozenset() -> None:
+    c = make().upsert(Item("a"))
+    d = c.upsert(Item("a", 1))
+    assert d.changed_keys_since(c) == frozenset({"a"})
+    assert isinstance(d.changed_keys_since(c), frozenset)
+    assert isinstance(d.remove("a").changed_keys_since(d), frozenset)
+
+
+@attrs.frozen
+class Ranked:
+    """An entity whose sort key can tie with other keys' (``rank``) and whose equal-but-not-
+    identical copies differ only in a field the order ignores (``note``)."""
+
+    id: int
+    rank: float
+    note: int = 0
+    version: int = 0
+
+
+# Small key and rank spaces: ties in rank are the rule, not the exception; 1 and 1.0 (and 0.0
+# and -0.0) are equal sort keys of different types, objects and signs.
+RANKS = st.sampled_from([0, 1, 1.0, 2, -0.0, 0.0])
+RANKED = st.builds(Ranked, st.integers(0, 9), RANKS, st.integers(0, 2), st.integers(0, 3))
+ONE_KEY_OPS = st.one_of(
+    st.tuples(st.just("upsert"), RANKED),
+    st.tuples(st.just("copy"), st.integers(0, 9)),  # an equal, not identical copy of the held
+    st.tuples(st.just("remove"), st.integers(0, 9)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.booleans(),
+    st.booleans(),
+    st.lists(RANKED, max_size=10),
+    st.lists(ONE_KEY_OPS, max_size=40),
+)
+def test_one_key_patches_equal_a_full_sort(
+    versioned: bool, by_key: bool, start: list[Ranked], ops: list[tuple[str, Any]]
+) -> None:
+    # Every collection asks for its view right after its one-key update, so each view is
+    # derived from the direct parent's (the live path); the reference is a full sort.
+    def rank(item: Ranked) -> float:
+        return -item.rank
+
+    c: EntityCollection[int, Ranked] = EntityCollection.empty(
+        key=lambda r: r.id, order=None if by_key else rank, versioned=versioned
+    ).upsert_many(start)
+    c.ordered()
+    for op, arg in ops:
+        parent = c
+        if op == "upsert":
+            c = c.upsert(arg)
+        elif op == "copy":
+            held = c.get(arg)
+            if held is None:
+                continue
+            c = c.upsert(attrs.evolve(held))
+            assert c is parent  # equal: nothing changed, the held object stays
+        else:
+            c = c.remove(arg)
+        view = c.ordered()
+        if by_key:
+            expected = sorted(c.values(), key=lambda r: r.id)
+        else:
+            expected = sorted(c.values(), key=lambda r: (-r.rank, r.id))
+        assert list(view) == expected
+        # The view holds the collection's own objects, not equal copies of them.
+        assert all(c[r.id] is r for r in view)
+        assert len(view) == len(c)
+        # The parent's view is not disturbed by deriving the child's from it.
+        assert list(parent.ordered()) == sorted(
+            parent.values(), key=(lambda r: r.id) if by_key else (lambda r: (-r.rank, r.id))
+        )

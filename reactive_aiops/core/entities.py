@@ -24,12 +24,13 @@ really mean it.
 
 from __future__ import annotations
 
-import bisect
 import weakref
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 import immutables
+
+from reactive_aiops.core._ordered import OrderedView, patch, patch_one, sort_all
 
 __all__ = ["EntityCollection", "OrderedView"]
 
@@ -106,37 +107,6 @@ def _extend_chain(parent: EntityCollection[Any, Any], delta: frozenset[Any]) -> 
         for old in reversed(kept):
             prev = _Link(old.parent, old.delta, prev)
     return _Link(weakref.ref(parent), delta, prev)
-
-
-class OrderedView(Sequence[V]):
-    """A read-only sequence of entities in the collection's order; cached per collection."""
-
-    __slots__ = ("_items", "_sort_keys")
-
-    def __init__(self, items: list[V], sort_keys: list[Any]) -> None:
-        self._items = items
-        # Kept so a descendant's view can bisect without recomputing n sort keys.
-        self._sort_keys = sort_keys
-
-    @overload
-    def __getitem__(self, index: int) -> V: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[V]: ...
-
-    def __getitem__(self, index: int | slice) -> V | Sequence[V]:
-        if isinstance(index, slice):
-            return tuple(self._items[index])
-        return self._items[index]
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __iter__(self) -> Iterator[V]:
-        return iter(self._items)
-
-    def __repr__(self) -> str:
-        return f"OrderedView({self._items!r})"
 
 
 class EntityCollection(Generic[K, V]):
@@ -238,10 +208,7 @@ class EntityCollection(Generic[K, V]):
                 new_version = cast(_Versioned, entity).version
                 held_version = cast(_Versioned, held).version
             except AttributeError:
-                raise TypeError(
-                    "a versioned EntityCollection needs entities with an int `version`; "
-                    f"got {type(entity).__name__}"
-                ) from None
+                raise _unversioned(entity) from None
             if new_version != held_version:
                 # Different versions cannot be equal entities: skip the field-by-field compare.
                 return new_version > held_version
@@ -253,14 +220,34 @@ class EntityCollection(Generic[K, V]):
         Nothing changes when the held entity is equal, or (``versioned``) newer than ``entity``.
         Costs O(log n): a lookup, a path copy in the map and one small link record.
         """
-        key = self._cfg.key(entity)
+        # The live path (one event, one upsert): `_accepts` and the common case of
+        # `_extend_chain` are spelled out here, which saves two calls per event.
+        cfg = self._cfg
+        key = cfg.key(entity)
         entities = self._map
         held = entities.get(key, _MISSING)
-        if held is not _MISSING and not self._accepts(held, entity):
-            return self
-        return EntityCollection(
-            entities.set(key, entity), self._cfg, _extend_chain(self, frozenset((key,)))
-        )
+        if held is not _MISSING:
+            if held is entity:
+                return self
+            if cfg.versioned:
+                try:
+                    new_version = cast(_Versioned, entity).version
+                    held_version = cast(_Versioned, held).version
+                except AttributeError:
+                    raise _unversioned(entity) from None
+                if new_version != held_version:
+                    if not new_version > held_version:
+                        return self
+                elif held == entity:
+                    return self
+            elif held == entity:
+                return self
+        prev = self._link
+        if prev is None or prev.depth < 2 * _CHAIN:
+            link = _Link(weakref.ref(self), frozenset((key,)), prev)
+        else:
+            link = _extend_chain(self, frozenset((key,)))
+        return EntityCollection(entities.set(key, entity), cfg, link)
 
     def upsert_many(self, entities: Iterable[V]) -> EntityCollection[K, V]:
         """Upsert each entity in turn (later ones win); one new collection, or ``self``.
@@ -271,6 +258,10 @@ class EntityCollection(Generic[K, V]):
         key changed, ``self`` is returned.
         """
         changed: set[K] = set()
+        # A key set once was accepted against the entity held before the batch, so it differs
+        # from it (`_accepts` takes a different version as a difference, as `upsert` does);
+        # only a key set again may have been put back, and only those are compared at the end.
+        again: set[K] = set()
         keyfn = self._cfg.key
         old = self._map
         with old.mutate() as mutation:
@@ -280,20 +271,22 @@ class EntityCollection(Generic[K, V]):
                 if held is not _MISSING and not self._accepts(held, entity):
                     continue
                 mutation[key] = entity
-                changed.add(key)
-            delta: list[K] = []
-            for key in changed:
+                if key in changed:
+                    again.add(key)
+                else:
+                    changed.add(key)
+            for key in again:
                 before = old.get(key, _MISSING)
-                if _differs(before, mutation[key]):
-                    delta.append(key)
-                elif before is not _MISSING:
-                    # Keep the held object itself: the ordered view of the result is derived
-                    # from this one's and re-reads only the keys in the delta.
-                    mutation[key] = before
-            if not delta:
+                if not _differs(before, mutation[key]):
+                    changed.discard(key)
+                    if before is not _MISSING:
+                        # Keep the held object itself: the ordered view of the result is
+                        # derived from this one's and re-reads only the keys in the delta.
+                        mutation[key] = before
+            if not changed:
                 return self
             result = mutation.finish()
-        return self._child(result, frozenset(delta))
+        return self._child(result, frozenset(changed))
 
     def remove(self, key: K) -> EntityCollection[K, V]:
         """Remove the entity under ``key``; return ``self`` when there is none."""
@@ -383,8 +376,20 @@ class EntityCollection(Generic[K, V]):
         calls return the same view object.
         """
         view = self._view
-        if view is None:
-            view = self._view = self._derive_order()
+        if view is not None:
+            return view
+        # The live case, checked here to save a call per event: one key changed since the
+        # parent, whose view is cached (it was the previous state's selector result).
+        link = self._link
+        if link is not None and len(link.delta) == 1:
+            parent = link.parent()
+            if parent is not None and parent._view is not None:
+                (key,) = link.delta
+                view = self._view = patch_one(
+                    self._cfg.sort_key, parent._map, self._map, parent._view, key
+                )
+                return view
+        view = self._view = self._derive_order()
         return view
 
     def _derive_order(self) -> OrderedView[V]:
@@ -397,45 +402,16 @@ class EntityCollection(Generic[K, V]):
                 break
             ancestor = link.parent()
             if ancestor is not None and ancestor._view is not None:
-                return self._patch_order(ancestor._map, ancestor._view, changed)
+                return patch(self._cfg.sort_key, ancestor._map, self._map, ancestor._view, changed)
             link = link.prev
-        sort_key = self._cfg.sort_key
-        pairs = sorted(((sort_key(k, v), v) for k, v in self._map.items()), key=_first)
-        return OrderedView([v for _, v in pairs], [sk for sk, _ in pairs])
+        return sort_all(self._cfg.sort_key, self._map)
 
-    def _patch_order(
-        self, old_map: immutables.Map[K, V], old_view: OrderedView[V], changed: set[K]
-    ) -> OrderedView[V]:
-        sort_key = self._cfg.sort_key
-        # Copying two lists is a C-level memcpy; every bisect/insert below is O(log n)
-        # comparisons plus a memmove, far below the O(n log n) comparisons of a full sort.
-        # The sort keys are shared with the old view (never mutated) until one actually moves:
-        # an update that keeps its sort key (the usual live upsert) only swaps the value in place.
-        keys = old_view._sort_keys
-        shared = True
-        values = list(old_view._items)
-        for key in changed:
-            old = old_map.get(key, _MISSING)
-            new = self._map.get(key, _MISSING)
-            old_sk = sort_key(key, old) if old is not _MISSING else _MISSING
-            if old is not _MISSING and new is not _MISSING:
-                new_sk = sort_key(key, new)
-                if new_sk == old_sk:
-                    values[bisect.bisect_left(keys, old_sk)] = new
-                    continue
-            elif new is not _MISSING:
-                new_sk = sort_key(key, new)
-            if shared:
-                keys, shared = list(keys), False
-            if old is not _MISSING:
-                i = bisect.bisect_left(keys, old_sk)
-                del keys[i]
-                del values[i]
-            if new is not _MISSING:
-                i = bisect.bisect_left(keys, new_sk)
-                keys.insert(i, new_sk)
-                values.insert(i, new)
-        return OrderedView(values, keys)
+
+def _unversioned(entity: object) -> TypeError:
+    return TypeError(
+        "a versioned EntityCollection needs entities with an int `version`; "
+        f"got {type(entity).__name__}"
+    )
 
 
 def _patch_limit(size: int) -> int:
@@ -445,7 +421,3 @@ def _patch_limit(size: int) -> int:
 
 def _differs(held: Any, entity: Any) -> bool:
     return held is not entity and held != entity
-
-
-def _first(pair: tuple[Any, Any]) -> Any:
-    return pair[0]

@@ -225,7 +225,13 @@ class KeyedSelector(Generic[S, K, V]):
                     None if after is _MISSING else after,
                 )
             )
+        if not checked:
+            # The usual state for a few watched rows among many entities: a key nobody watches
+            # changed. Nothing to count or deliver.
+            return None
         self.stats.keys_checked += checked
+        if not deliveries:
+            return None
         if len(deliveries) > 1:
             # Changed keys come in hash order; deliver in the order keys were first subscribed
             # (a key's oldest token) so runs are reproducible whatever the hash seed.

@@ -8,6 +8,7 @@ real recomputations so a test can prove a memo hit.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import is_
 from typing import Any, Generic, TypeVar, overload
 
 S = TypeVar("S")
@@ -25,7 +26,9 @@ class Selector(Generic[S, R]):
 
     __slots__ = (
         "_combiner",
+        "_input",
         "_inputs",
+        "_last_arg",
         "_last_args",
         "_last_result",
         "_last_state",
@@ -34,8 +37,12 @@ class Selector(Generic[S, R]):
 
     def __init__(self, inputs: tuple[Callable[[S], Any], ...], combiner: Callable[..., R]) -> None:
         self._inputs = inputs
+        # The usual shape (one slice in, a view out) has its own path in __call__, which runs on
+        # every store notification: no argument tuple, generator or zip per call.
+        self._input: Callable[[S], Any] | None = inputs[0] if len(inputs) == 1 else None
         self._combiner = combiner
         self._last_state: Any = _UNSET
+        self._last_arg: Any = _UNSET
         self._last_args: tuple[Any, ...] | None = None
         self._last_result: R = _UNSET
         #: How many times the combiner actually ran.
@@ -44,20 +51,21 @@ class Selector(Generic[S, R]):
     def __call__(self, state: S) -> R:
         if state is self._last_state:
             return self._last_result
-        inputs = self._inputs
+        select = self._input
+        if select is not None:
+            arg = select(state)
+            if arg is not self._last_arg:
+                self._last_result = self._combiner(arg)
+                self._last_arg = arg
+                self.recomputations += 1
+            self._last_state = state
+            return self._last_result
         last = self._last_args
-        if len(inputs) == 1:
-            # The usual shape (one slice in, a view out): no generator or zip per call, as this
-            # runs on every store notification.
-            args: tuple[Any, ...] = (inputs[0](state),)
-            if last is not None and args[0] is last[0]:
-                self._last_state = state
-                return self._last_result
-        else:
-            args = tuple([select(state) for select in inputs])
-            if last is not None and all(a is b for a, b in zip(args, last, strict=True)):
-                self._last_state = state
-                return self._last_result
+        args = tuple([select(state) for select in self._inputs])
+        # map(is_) compares by identity in C: no generator frame per call.
+        if last is not None and all(map(is_, args, last)):
+            self._last_state = state
+            return self._last_result
         result = self._combiner(*args)
         self.recomputations += 1
         self._last_state = state
@@ -72,6 +80,7 @@ class Selector(Generic[S, R]):
     def clear_cache(self) -> None:
         """Forget the memo so the next call recomputes (and the old state can be collected)."""
         self._last_state = _UNSET
+        self._last_arg = _UNSET
         self._last_args = None
         self._last_result = _UNSET
 
