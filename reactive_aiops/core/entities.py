@@ -24,9 +24,10 @@ really mean it.
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from typing import Any, Generic, Protocol, TypeVar, cast, overload
+from typing import Any, Generic, TypeVar, overload
 
 import immutables
 
@@ -51,10 +52,8 @@ _MAX_PATCH = 2048
 
 _MISSING: Any = object()
 
-
-class _Versioned(Protocol):
-    @property
-    def version(self) -> int: ...
+#: ``entity.version``, read in C (``typing.cast`` is a Python call, and this runs per upsert).
+_version: Callable[[Any], int] = operator.attrgetter("version")
 
 
 class _Config(Generic[K, V]):
@@ -205,8 +204,8 @@ class EntityCollection(Generic[K, V]):
             return False
         if self._cfg.versioned:
             try:
-                new_version = cast(_Versioned, entity).version
-                held_version = cast(_Versioned, held).version
+                new_version = _version(entity)
+                held_version = _version(held)
             except AttributeError:
                 raise _unversioned(entity) from None
             if new_version != held_version:
@@ -231,8 +230,8 @@ class EntityCollection(Generic[K, V]):
                 return self
             if cfg.versioned:
                 try:
-                    new_version = cast(_Versioned, entity).version
-                    held_version = cast(_Versioned, held).version
+                    new_version = _version(entity)
+                    held_version = _version(held)
                 except AttributeError:
                     raise _unversioned(entity) from None
                 if new_version != held_version:
