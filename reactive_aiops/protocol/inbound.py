@@ -14,7 +14,7 @@ import attrs
 
 from reactive_aiops.core.connection import Connected, LatencyMeasured
 from reactive_aiops.protocol.calls import Calls
-from reactive_aiops.protocol.channels import Channel
+from reactive_aiops.protocol.channels import Channel, ChannelStatus
 from reactive_aiops.protocol.config import ClientConfig
 from reactive_aiops.protocol.errors import ClientCode, ReplyError
 from reactive_aiops.protocol.events import (
@@ -22,9 +22,11 @@ from reactive_aiops.protocol.events import (
     CommandSucceeded,
     Event,
     PublicationReceived,
+    RawPublicationReceived,
 )
 from reactive_aiops.protocol.subscriptions import Subscriptions
 from reactive_aiops.wire import (
+    DEFAULT_MAX_FRAME,
     ClientMessage,
     ConnectResult,
     Disconnect,
@@ -32,6 +34,7 @@ from reactive_aiops.wire import (
     ErrorCode,
     Ping,
     Pong,
+    ProtocolError,
     Publication,
     Push,
     RefreshResult,
@@ -39,6 +42,10 @@ from reactive_aiops.wire import (
     Request,
     SubscribeResult,
     UnsubscribePush,
+    decode_publication_push,
+    decode_publication_raw,
+    decode_raw_data,
+    decode_replies,
     is_reconnectable,
     is_retryable_error,
 )
@@ -89,6 +96,7 @@ class Inbound:
 
     config: ClientConfig
     phase: Phase
+    raw_publications: bool
     client_id: str
     token_needed: bool
     _token_refetched: bool
@@ -134,6 +142,53 @@ class Inbound:
         raise NotImplementedError
 
     # -- receiving ------------------------------------------------------------------------------
+
+    def receive_text(self, text: str, now: float) -> None:
+        """Feed one text frame from the server. A malformed frame closes the connection (after
+        processing the messages before the bad one) and reconnects."""
+        if self.phase not in _OPEN:
+            return
+        if type(text) is str and len(text) <= DEFAULT_MAX_FRAME:
+            # the per-event frame: straight to the channel, no Push
+            if self.raw_publications:
+                raw = decode_publication_raw(text)
+                if raw is not None:
+                    self._last_received = self._last_message_at = now
+                    self._window_count += 1
+                    name, offset, data = raw
+                    channel = self._subs.channels.get(name)
+                    # Channel.take_next, inline (once per event): subscribed, and the
+                    # publication unpositioned or the next one
+                    if channel is not None and channel.status is ChannelStatus.SUBSCRIBED:
+                        if offset == 0 or not channel.positioned:
+                            self._events.append(RawPublicationReceived(name, offset, data))
+                            return
+                        if offset == channel.offset + 1:
+                            channel.offset = offset
+                            self._events.append(RawPublicationReceived(name, offset, data))
+                            return
+                    pub = Publication(decode_raw_data(data), None, offset)
+                    self._events.extend(self._subs.publication(name, pub, now))
+                    return
+            else:
+                fast = decode_publication_push(text)
+                if fast is not None:
+                    self._last_received = self._last_message_at = now
+                    self._window_count += 1
+                    self._on_publication(fast[0], fast[1], now)
+                    return
+        try:
+            messages = decode_replies(text)
+        except ProtocolError as exc:
+            for message in exc.decoded:
+                self._receive(message, now)  # type: ignore[arg-type]
+            if self.phase in _OPEN:
+                self._close(ClientCode.BAD_PROTOCOL, f"bad protocol: {exc.reason}", retry=True)
+            return
+        for message in messages:
+            if self.phase not in _OPEN:
+                break
+            self._receive(message, now)
 
     def _receive(self, message: Reply | Push | Ping, now: float) -> None:
         self._last_received = now

@@ -340,6 +340,47 @@ def decode_publication_push(text: str) -> tuple[str, Publication] | None:
     return push.channel, Publication(pub.data, None, pub.offset)
 
 
+class _RawPubBody(msgspec.Struct, forbid_unknown_fields=True):
+    data: msgspec.Raw = msgspec.Raw()
+    offset: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class _RawPushBody(msgspec.Struct, forbid_unknown_fields=True):
+    channel: str
+    pub: _RawPubBody
+
+
+class _RawPushLine(msgspec.Struct, forbid_unknown_fields=True):
+    push: _RawPushBody
+
+
+_decode_raw_push_line = msgspec.json.Decoder(_RawPushLine).decode
+
+
+def decode_publication_raw(text: str) -> tuple[str, int, msgspec.Raw] | None:
+    """:func:`decode_publication_push` minus the decoding of the publication's data:
+    ``(channel, offset, raw)``, ``raw`` being the data's JSON text as it came (checked to be
+    valid JSON; empty when the publication has no data). :func:`decode_raw_data` gives the
+    value ``decode_publication_push`` would have put in ``Publication.data``. ``None`` where
+    that function says ``None``. For a consumer that decodes the data itself, straight into
+    its own types, so the generic value is never built."""
+    if "\n" in text:
+        return None
+    try:
+        line = _decode_raw_push_line(text)
+    except msgspec.MsgspecError:
+        return None
+    push = line.push
+    pub = push.pub
+    return push.channel, pub.offset, pub.data
+
+
+def decode_raw_data(raw: msgspec.Raw) -> Any:
+    """The JSON value of a publication's raw data (``None`` when it had none), as
+    :func:`decode_publication_push` decodes it."""
+    return _decode_json(raw) if raw else None
+
+
 # --- server side -----------------------------------------------------------------------------
 
 
