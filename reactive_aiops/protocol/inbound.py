@@ -42,8 +42,8 @@ from reactive_aiops.wire import (
     Request,
     SubscribeResult,
     UnsubscribePush,
-    decode_publication_push,
-    decode_publication_raw,
+    decode_publications,
+    decode_publications_raw,
     decode_raw_data,
     decode_replies,
     is_reconnectable,
@@ -149,33 +149,37 @@ class Inbound:
         if self.phase not in _OPEN:
             return
         if type(text) is str and len(text) <= DEFAULT_MAX_FRAME:
-            # the per-event frame: straight to the channel, no Push
+            # a frame of publication pushes only (the per-event frame): each straight to its
+            # channel, no Push
             if self.raw_publications:
-                raw = decode_publication_raw(text)
-                if raw is not None:
+                raws = decode_publications_raw(text)
+                if raws is not None:
                     self._last_received = self._last_message_at = now
-                    self._window_count += 1
-                    name, offset, data = raw
-                    channel = self._subs.channels.get(name)
-                    # Channel.take_next, inline (once per event): subscribed, and the
-                    # publication unpositioned or the next one
-                    if channel is not None and channel.status is ChannelStatus.SUBSCRIBED:
-                        if offset == 0 or not channel.positioned:
-                            self._events.append(RawPublicationReceived(name, offset, data))
-                            return
-                        if offset == channel.offset + 1:
-                            channel.offset = offset
-                            self._events.append(RawPublicationReceived(name, offset, data))
-                            return
-                    pub = Publication(decode_raw_data(data), None, offset)
-                    self._events.extend(self._subs.publication(name, pub, now))
+                    self._window_count += len(raws)
+                    channels = self._subs.channels
+                    events = self._events
+                    for name, offset, data in raws:
+                        channel = channels.get(name)
+                        # Channel.take_next, inline (once per event): subscribed, and the
+                        # publication unpositioned or the next one
+                        if channel is not None and channel.status is ChannelStatus.SUBSCRIBED:
+                            if offset == 0 or not channel.positioned:
+                                events.append(RawPublicationReceived(name, offset, data))
+                                continue
+                            if offset == channel.offset + 1:
+                                channel.offset = offset
+                                events.append(RawPublicationReceived(name, offset, data))
+                                continue
+                        pub = Publication(decode_raw_data(data), None, offset)
+                        events.extend(self._subs.publication(name, pub, now))
                     return
             else:
-                fast = decode_publication_push(text)
-                if fast is not None:
+                pubs = decode_publications(text)
+                if pubs is not None:
                     self._last_received = self._last_message_at = now
-                    self._window_count += 1
-                    self._on_publication(fast[0], fast[1], now)
+                    self._window_count += len(pubs)
+                    for name, pub in pubs:
+                        self._on_publication(name, pub, now)
                     return
         try:
             messages = decode_replies(text)

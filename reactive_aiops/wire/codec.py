@@ -314,10 +314,10 @@ def decode_replies(
     Raises ``FrameError`` (bad framing) or ``ProtocolError`` (bad schema); ``exc.decoded`` holds
     the messages before the bad one, which the caller should still process.
     """
-    if type(text) is str and len(text) <= max_size:
-        fast = decode_publication_push(text)
+    if type(text) is str and len(text) <= max_size and max_messages >= DEFAULT_MAX_MESSAGES:
+        fast = decode_publications(text)
         if fast is not None:
-            return [Push(fast[0], fast[1])]
+            return [Push(channel, pub) for channel, pub in fast]
     return _decode_frame(text, max_size, max_messages, _decode_server_message)
 
 
@@ -357,22 +357,51 @@ class _RawPushLine(msgspec.Struct, forbid_unknown_fields=True):
 _decode_raw_push_line = msgspec.json.Decoder(_RawPushLine).decode
 
 
-def decode_publication_raw(text: str) -> tuple[str, int, msgspec.Raw] | None:
-    """:func:`decode_publication_push` minus the decoding of the publication's data:
+def _lines(text: str) -> list[str] | None:
+    """The messages of a frame for the publication fast paths; None beyond the message limit
+    (the full path reports it). One trailing newline is tolerated, as by :func:`_split`."""
+    if text.endswith("\n"):
+        text = text[:-1]
+    lines = text.split("\n")
+    return lines if len(lines) <= DEFAULT_MAX_MESSAGES else None
+
+
+def decode_publications(text: str) -> list[tuple[str, Publication]] | None:
+    """:func:`decode_publication_push` for each message of a frame that holds nothing but
+    publication pushes (the server batches them), in frame order; ``None`` as soon as one
+    message is anything else, and then nothing was decoded: :func:`decode_replies` decides."""
+    lines = _lines(text) if "\n" in text else [text]
+    if lines is None:
+        return None
+    out: list[tuple[str, Publication]] = []
+    for line in lines:
+        try:
+            push = _decode_push_line(line).push
+        except msgspec.MsgspecError:
+            return None
+        pub = push.pub
+        out.append((push.channel, Publication(pub.data, None, pub.offset)))
+    return out
+
+
+def decode_publications_raw(text: str) -> list[tuple[str, int, msgspec.Raw]] | None:
+    """:func:`decode_publications` minus the decoding of each publication's data:
     ``(channel, offset, raw)``, ``raw`` being the data's JSON text as it came (checked to be
-    valid JSON; empty when the publication has no data). :func:`decode_raw_data` gives the
-    value ``decode_publication_push`` would have put in ``Publication.data``. ``None`` where
-    that function says ``None``. For a consumer that decodes the data itself, straight into
-    its own types, so the generic value is never built."""
-    if "\n" in text:
+    valid JSON; empty when the publication has no data), for a consumer that decodes it
+    straight into its own types. :func:`decode_raw_data` gives the value
+    :func:`decode_publications` would have put in ``Publication.data``."""
+    lines = _lines(text) if "\n" in text else [text]
+    if lines is None:
         return None
-    try:
-        line = _decode_raw_push_line(text)
-    except msgspec.MsgspecError:
-        return None
-    push = line.push
-    pub = push.pub
-    return push.channel, pub.offset, pub.data
+    out: list[tuple[str, int, msgspec.Raw]] = []
+    for line in lines:
+        try:
+            push = _decode_raw_push_line(line).push
+        except msgspec.MsgspecError:
+            return None
+        pub = push.pub
+        out.append((push.channel, pub.offset, pub.data))
+    return out
 
 
 def decode_raw_data(raw: msgspec.Raw) -> Any:
