@@ -160,9 +160,11 @@ class Inbound:
                     events = self._events
                     for name, offset, data in raws:
                         channel = channels.get(name)
+                        if channel is None:
+                            continue  # not wanted: dropped (as Subscriptions.publication does)
                         # Channel.take_next, inline (once per event): subscribed, and the
                         # publication unpositioned or the next one
-                        if channel is not None and channel.status is ChannelStatus.SUBSCRIBED:
+                        if channel.status is ChannelStatus.SUBSCRIBED:
                             if offset == 0 or not channel.positioned:
                                 events.append(RawPublicationReceived(name, offset, data))
                                 continue
