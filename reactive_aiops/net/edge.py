@@ -29,7 +29,7 @@ from typing import Any
 
 import msgspec
 
-from reactive_aiops.aiops.event_table import converts_with_msgspec
+from reactive_aiops.aiops.event_table import action_with_meta, converts_with_msgspec
 from reactive_aiops.core.events import EventMeta, EventTable, MalformedEvent, ServerEvent
 from reactive_aiops.wire import Publication
 from reactive_aiops.wire.events import ENVELOPE_VERSION, EventError, decode_event
@@ -87,8 +87,11 @@ class _EventType(msgspec.Struct):
 
 _peek_type = msgspec.json.Decoder(_EventType).decode
 
-#: (event type, decode the raw envelope, build the action)
-_RawCompiled = tuple[str, Callable[[msgspec.Raw], Any], Callable[[Any, EventMeta], object]]
+#: (event type, decode the raw envelope, build the action, the action class if build is
+#: exactly ``cls(payload, meta=meta)``)
+_RawCompiled = tuple[
+    str, Callable[[msgspec.Raw], Any], Callable[[Any, EventMeta], object], type[Any] | None
+]
 
 
 class EdgeDecoder:
@@ -166,7 +169,11 @@ class EdgeDecoder:
         meta = EventMeta(
             channel, env.type, 1, env.id, offset or None, epoch or None, env.command_id, env.ts
         )
+        cls = compiled[3]  # type: ignore[index]
         try:
+            if cls is not None:
+                act: object = cls(env.data, meta=meta)
+                return act
             return compiled[2](env.data, meta)  # type: ignore[index]
         except _REFUSED:
             return None
@@ -204,7 +211,10 @@ class EdgeDecoder:
         if route is not None and converts_with_msgspec(self.table.converter, route.payload):
             struct = _raw_envelope_struct(route.payload)
             if struct is not None:
-                compiled = (event_type, msgspec.json.Decoder(struct).decode, route.build)
+                decode = msgspec.json.Decoder(struct).decode
+                # the action class itself where that is all the builder does: one frame less
+                cls = action_with_meta(route.build)
+                compiled = (event_type, decode, route.build, cls)
         if len(self._raw_compiled) >= _MAX_COMPILED:
             self._raw_compiled.clear()
         self._raw_compiled[key] = compiled

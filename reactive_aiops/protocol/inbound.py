@@ -42,6 +42,7 @@ from reactive_aiops.wire import (
     Request,
     SubscribeResult,
     UnsubscribePush,
+    decode_publication_push,
     decode_publications,
     decode_publications_raw,
     decode_raw_data,
@@ -174,6 +175,13 @@ class Inbound:
                                 continue
                         pub = Publication(decode_raw_data(data), None, offset)
                         events.extend(self._subs.publication(name, pub, now))
+                    return
+            elif "\n" not in text:  # the per-event frame
+                one = decode_publication_push(text)
+                if one is not None:
+                    self._last_received = self._last_message_at = now
+                    self._window_count += 1
+                    self._on_publication(one[0], one[1], now)
                     return
             else:
                 pubs = decode_publications(text)

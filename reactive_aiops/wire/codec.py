@@ -314,10 +314,15 @@ def decode_replies(
     Raises ``FrameError`` (bad framing) or ``ProtocolError`` (bad schema); ``exc.decoded`` holds
     the messages before the bad one, which the caller should still process.
     """
-    if type(text) is str and len(text) <= max_size and max_messages >= DEFAULT_MAX_MESSAGES:
-        fast = decode_publications(text)
-        if fast is not None:
-            return [Push(channel, pub) for channel, pub in fast]
+    if type(text) is str and len(text) <= max_size:
+        if "\n" not in text:  # the per-event frame
+            one = decode_publication_push(text)
+            if one is not None:
+                return [Push(one[0], one[1])]
+        elif max_messages >= DEFAULT_MAX_MESSAGES:
+            fast = decode_publications(text)
+            if fast is not None:
+                return [Push(channel, pub) for channel, pub in fast]
     return _decode_frame(text, max_size, max_messages, _decode_server_message)
 
 
