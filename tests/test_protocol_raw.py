@@ -184,3 +184,18 @@ def test_a_raw_event_is_a_small_frozen_struct() -> None:
     event = RawPublicationReceived("a", 1, msgspec.Raw(b"[1]"))
     assert event.to_publication() == Publication(data=[1], offset=1)
     assert RawPublicationReceived("a", 0, msgspec.Raw()).to_publication() == Publication()
+
+
+def test_an_offset_beyond_uint64_is_a_protocol_error_not_an_exception() -> None:
+    # The one-push fast path used to hand 2**64 to Publication, whose check raised ValueError
+    # out of receive_text; the full decoder reports it and the connection closes.
+    for raw in (False, True):
+        p = _connected(raw)
+        p.receive_text('{"push":{"channel":"a","pub":{"offset":18446744073709551616}}}', 1.0)
+        (close,) = p.events_received()
+        assert type(close).__name__ == "CloseTransport"
+        assert "integer out of range" in close.reason
+    assert (
+        decode_publications('{"push":{"channel":"a","pub":{"offset":18446744073709551616}}}')
+        is None
+    )

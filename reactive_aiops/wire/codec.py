@@ -22,6 +22,7 @@ from cattrs.gen import make_dict_structure_fn
 from reactive_aiops.wire.errors import FrameError, ProtocolError
 from reactive_aiops.wire.messages import (
     MAX_ID,
+    MAX_OFFSET,
     PUSH_TYPES,
     REQUEST_METHODS,
     RESULT_METHODS,
@@ -289,9 +290,14 @@ def _decode_server_message(obj: dict[str, Any]) -> ServerMessage:
     return Ping()
 
 
+#: A stream offset's lower bound; the upper one (a uint64, beyond msgspec's int64 bounds) is
+#: checked after the decode: a bigger one takes the full path, which reports it.
+_Offset = Annotated[int, msgspec.Meta(ge=0)]
+
+
 class _PubBody(msgspec.Struct, forbid_unknown_fields=True):
     data: Any = None
-    offset: Annotated[int, msgspec.Meta(ge=0)] = 0
+    offset: _Offset = 0
 
 
 class _PushBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -341,13 +347,15 @@ def decode_publication_push(text: str) -> tuple[str, Publication] | None:
         return None
     push = line.push
     pub = push.pub
+    if pub.offset > MAX_OFFSET:
+        return None
     # positional: attrs binds keywords measurably slower, and this runs once per event
     return push.channel, Publication(pub.data, None, pub.offset)
 
 
 class _RawPubBody(msgspec.Struct, forbid_unknown_fields=True):
     data: msgspec.Raw = msgspec.Raw()
-    offset: Annotated[int, msgspec.Meta(ge=0)] = 0
+    offset: _Offset = 0
 
 
 class _RawPushBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -385,6 +393,8 @@ def decode_publications(text: str) -> list[tuple[str, Publication]] | None:
         except msgspec.MsgspecError:
             return None
         pub = push.pub
+        if pub.offset > MAX_OFFSET:
+            return None
         out.append((push.channel, Publication(pub.data, None, pub.offset)))
     return out
 
@@ -405,6 +415,8 @@ def decode_publications_raw(text: str) -> list[tuple[str, int, msgspec.Raw]] | N
         except msgspec.MsgspecError:
             return None
         pub = push.pub
+        if pub.offset > MAX_OFFSET:
+            return None
         out.append((push.channel, pub.offset, pub.data))
     return out
 
