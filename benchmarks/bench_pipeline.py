@@ -9,7 +9,9 @@
 * P2: the whole client pipeline per event -- ``ClientProtocol.receive_text`` and the manager's
   delivery through the bridge, dedupe, event table, optimistic journal and reducers to the store
   and a ``select`` stream of the dashboard's anomaly list -- with 1, 10 and 50 publications per
-  WebSocket frame (each frame is applied as one batch: one notification, one selector run).
+  WebSocket frame (each frame is applied as one batch: one notification, one selector run),
+  under the dashboard's garbage-collector policy (``ui.gc_policy.streaming_gc``, as in
+  ``bench_latency``), and at one publication per frame also under CPython's default policy.
 
 The latency benchmark (``bench_latency``) measures the same pipeline end to end over a socket;
 this one says which stage to look at when that number moves.
@@ -18,6 +20,7 @@ this one says which stage to look at when that number moves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -34,6 +37,7 @@ from reactive_aiops.net.bridge import StoreBridge, publication_action
 from reactive_aiops.net.client import WebSocketManager
 from reactive_aiops.net.edge import EdgeDecoder
 from reactive_aiops.protocol.client import ClientProtocol
+from reactive_aiops.ui.gc_policy import streaming_gc
 from reactive_aiops.wire import Publication, decode_publications_raw, decode_replies
 
 __all__ = ["run"]
@@ -216,12 +220,18 @@ def _pipeline(quick: bool) -> list[Row]:
     events, repeats = (1_000, 3) if quick else (10_000, 5)
     group = "P2 whole client pipeline per event (no network)"
     rows = []
-    for per_frame in (1, 10, 50):
-        samples = asyncio.run(_whole(per_frame, events, repeats))
+    # Under the garbage-collector policy the dashboard runs with (ui.gc_policy), as the latency
+    # benchmark does; one row with CPython's default policy shows what the policy is worth.
+    for per_frame, gc_policy in ((1, "default"), (1, "streaming"), (10, "streaming"),
+                                 (50, "streaming")):
+        policy = streaming_gc() if gc_policy == "streaming" else contextlib.nullcontext()
+        with policy:
+            samples = asyncio.run(_whole(per_frame, events, repeats))
+        name = f"{per_frame} publication(s) per frame"
         rows.append(
             Row(
                 group,
-                f"{per_frame} publication(s) per frame",
+                name if gc_policy == "streaming" else f"{name}, CPython's default GC",
                 "us",
                 samples,
                 f"{1e6 / min(samples):,.0f} events/s on one core at best",

@@ -229,3 +229,45 @@ def test_memory_stays_flat_over_a_million_events() -> None:
     assert bits <= 256
     assert traced_growth < 16 * 1024, f"memory grew by {traced_growth} bytes"
     assert deep_size(dedup) <= size_at_200k + 1024
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.builds(
+            lambda c, o, i, e: EventMeta(c, "append", offset=o, epoch=e, event_id=i),
+            st.sampled_from(["a", "b"]),
+            st.one_of(st.none(), st.integers(0, 12)),
+            st.one_of(st.none(), st.sampled_from(["x", "y", "z", "w"])),
+            st.sampled_from(["e1", "e2"]),
+        ),
+        max_size=8,
+    ),
+    st.lists(st.one_of(st.none(), st.integers(0, 12)), max_size=8),
+)
+def test_admits_all_only_when_no_event_of_the_run_is_a_redelivery(
+    run: list[EventMeta], remembered: list[int | None]
+) -> None:
+    seen = Deduplicator(window=WINDOW)
+    seen.remember_many(
+        EventMeta("a", "append", offset=o, epoch="e1", event_id=None if o is None else f"r{o}")
+        for o in remembered
+    )
+    footprint = seen.footprint
+    admitted = seen.admits_all(run)
+    assert seen.footprint == footprint  # pure
+    # The reference: check each event, then remember it, as a fold of single dispatches does.
+    clean = True
+    for meta in run:
+        if seen.check(meta) is not None:
+            clean = False
+            break
+        seen.remember(meta)
+    if admitted:
+        assert clean
+    # A frame of a live stream (rising offsets on a known channel, fresh ids) is admitted.
+    fresh = Deduplicator(window=WINDOW)
+    live = [EventMeta("a", "append", offset=n, epoch="e1", event_id=f"i{n}") for n in range(5)]
+    assert fresh.admits_all(live)
+    fresh.remember_many(live)
+    assert not fresh.admits_all(live[-1:])

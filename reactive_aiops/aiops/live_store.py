@@ -7,10 +7,12 @@
 * ``connection`` -- :func:`~reactive_aiops.core.connection.connection_reducer` (link status,
   health, resync counts), fed by the bridge;
 * ``dedupe`` -- :class:`~reactive_aiops.core.dedupe.DedupeStats` (re-deliveries dropped,
-  unknown/malformed events), via :func:`~reactive_aiops.core.dedupe.dedupe_stats`;
+  unknown/malformed events), via :func:`~reactive_aiops.core.dedupe.dedupe_stats_reducer`;
 * ``optimistic`` -- the optimistic journal, via :func:`~reactive_aiops.core.optimistic.optimistic`.
 
-Reducer nesting (inside out): ``root -> dedupe_stats -> optimistic``. The optimistic enhancer is
+Every slice reducer declares the action types it reacts to
+(:func:`~reactive_aiops.core.routing.handles`), so a live event reaches only its own slice.
+Reducer nesting (inside out): ``root -> optimistic``. The optimistic enhancer is
 outermost so that *every* confirmed change -- including the dedupe counters and the connection
 slice -- lands in the journal's confirmed base and survives a revert; the visible state is always
 the confirmed state with the pending commands re-applied.
@@ -44,7 +46,7 @@ from reactive_aiops.aiops.event_table import aiops_event_table
 from reactive_aiops.aiops.state import AppState, make_root_reducer
 from reactive_aiops.core import Epic, Middleware, Store, create_store
 from reactive_aiops.core.connection import connection_reducer
-from reactive_aiops.core.dedupe import Deduplicator, dedupe, dedupe_stats
+from reactive_aiops.core.dedupe import Deduplicator, dedupe, dedupe_stats_reducer
 from reactive_aiops.core.events import EventTable, map_events
 from reactive_aiops.core.optimistic import expire_transactions, optimistic
 
@@ -59,9 +61,9 @@ def create_live_reducer(
 ) -> Callable[[AppState | None, object], AppState]:
     """The live root reducer: domain + ``connection`` + ``dedupe`` slices under the optimistic
     journal. Pure; use it to replay an action log into a fresh store."""
-    root = make_root_reducer(connection=connection_reducer)
+    root = make_root_reducer(connection=connection_reducer, dedupe=dedupe_stats_reducer)
     enhanced: Callable[[Any, object], Any] = optimistic(
-        dedupe_stats(root), ttl=command_ttl, max_pending=max_pending
+        root, ttl=command_ttl, max_pending=max_pending
     )
     return enhanced
 

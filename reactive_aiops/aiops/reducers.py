@@ -10,6 +10,7 @@ missing, or already in the asked-for state, changes nothing (the server will ans
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,6 +41,7 @@ from reactive_aiops.aiops.models import (
 )
 from reactive_aiops.core.batching import with_reduce_many
 from reactive_aiops.core.entities import EntityCollection
+from reactive_aiops.core.routing import handles
 
 __all__ = [
     "Anomalies",
@@ -142,7 +144,8 @@ def apply_resume(detectors: Detectors, command: ResumeDetector) -> Detectors:
 
 
 #: Every action class the slice reducers below react to, the upsert first; any other action
-#: leaves the slice as it is (which the batch path relies on: keep these in step).
+#: leaves the slice as it is (which the batch path and the routing by action type rely on:
+#: keep these in step).
 _DETECTOR_ACTIONS = (DetectorUpserted, DetectorsLoaded, PauseDetector, ResumeDetector)
 _ANOMALY_ACTIONS = (
     AnomalyUpserted,
@@ -153,6 +156,7 @@ _ANOMALY_ACTIONS = (
 )
 
 
+@handles(*_DETECTOR_ACTIONS)
 def detectors_reducer(state: Detectors | None, action: Any) -> Detectors:
     """The ``detectors`` slice: an :class:`EntityCollection` of :class:`Detector` by id.
 
@@ -172,6 +176,7 @@ def detectors_reducer(state: Detectors | None, action: Any) -> Detectors:
     return state
 
 
+@handles(*_ANOMALY_ACTIONS)
 def anomalies_reducer(state: Anomalies | None, action: Any) -> Anomalies:
     """The ``anomalies`` slice: an :class:`EntityCollection` of :class:`Anomaly` by id.
 
@@ -220,7 +225,7 @@ def _upsert_runs(
         # action there are: usually only upserts of this slice, or nothing it handles at all.
         kinds = set(map(type, actions))
         if kinds == {upsert_type}:
-            return flush(state, [entity_of(act) for act in actions])
+            return flush(state, list(map(entity_of, actions)))  # in C with an attrgetter
         if not any(issubclass(kind, handled) for kind in kinds):
             return empty if state is None else state
         run: list[Any] = []
@@ -237,6 +242,7 @@ def _upsert_runs(
     return reduce_many
 
 
+@handles(HealthUpdated)
 def health_reducer(state: SystemHealth | None, action: Any) -> SystemHealth | None:
     """The ``health`` slice: the latest :class:`SystemHealth`, None until the first arrives.
 
@@ -252,9 +258,13 @@ def health_reducer(state: SystemHealth | None, action: Any) -> SystemHealth | No
 
 with_reduce_many(
     detectors_reducer,
-    _upsert_runs(detectors_reducer, _EMPTY_DETECTORS, _DETECTOR_ACTIONS, lambda a: a.detector),
+    _upsert_runs(
+        detectors_reducer, _EMPTY_DETECTORS, _DETECTOR_ACTIONS, operator.attrgetter("detector")
+    ),
 )
 with_reduce_many(
     anomalies_reducer,
-    _upsert_runs(anomalies_reducer, _EMPTY_ANOMALIES, _ANOMALY_ACTIONS, lambda a: a.anomaly),
+    _upsert_runs(
+        anomalies_reducer, _EMPTY_ANOMALIES, _ANOMALY_ACTIONS, operator.attrgetter("anomaly")
+    ),
 )

@@ -17,6 +17,7 @@ from reactive_aiops.core._journal import (
     OVERFLOW,
     TIMEOUT,
     ExpireTransactions,
+    FieldLens,
     Lens,
     Optimistic,
     OptimisticJournal,
@@ -57,6 +58,9 @@ class RebaseEngine:
     ) -> None:
         self.inner = reducer
         self.lens = lens
+        # The journal's field, read with getattr on the hot path (a FieldLens's own get is a
+        # Python call); any other lens is always asked.
+        self._field = lens.field if type(lens) is FieldLens else _NO_FIELD
         self.ttl = ttl
         self.max_pending = max_pending
         self.keep_reverted = keep_reverted
@@ -67,9 +71,19 @@ class RebaseEngine:
             if type(act) not in _JOURNAL_TYPES:
                 return self.inner(None, act)
             state = self.inner(None, _Probe())
-        journal = self.lens.get(state)
+        journal = getattr(state, self._field, None)
+        if type(journal) is not OptimisticJournal:
+            journal = self.lens.get(state)
         kind = type(act)
         if kind not in _JOURNAL_TYPES:  # the hot path: a server event or any other action
+            if not journal.steps:
+                # _server's answer when nothing is pending and the action carries no command
+                # id (a live event of another client, or no event at all), without its call.
+                meta = getattr(act, "meta", None)
+                if meta is None or (
+                    type(meta) is EventMeta and (meta.command_id is None or kind in _UNDECODED)
+                ):
+                    return self.inner(state, act)
             return self._server(state, journal, act)
         if isinstance(act, Optimistic):
             return self._begin(state, journal, act)
@@ -105,7 +119,16 @@ class RebaseEngine:
                     # Plain: no journal type, and no command id that could confirm a
                     # transaction (what _server would look at).
                     act = actions[end]
-                    if type(act) in _JOURNAL_TYPES or _echo_id(act) is not None:
+                    kind = type(act)
+                    if kind in _JOURNAL_TYPES:
+                        break
+                    meta = getattr(act, "meta", None)  # _echo_id(act), inline: once per event
+                    if (
+                        meta is not None
+                        and isinstance(meta, EventMeta)
+                        and meta.command_id is not None
+                        and kind not in _UNDECODED
+                    ):
                         break
                     end += 1
                 if end - i > 1:
@@ -299,6 +322,9 @@ class RebaseEngine:
 
 
 _UNDECODED = (ServerEvent, UnknownEvent, MalformedEvent)
+
+#: Not an identifier, so never an attribute: ``getattr(state, _NO_FIELD, None)`` is None.
+_NO_FIELD = "-"
 
 
 def _echo_id(act: object) -> str | None:

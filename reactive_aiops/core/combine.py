@@ -10,6 +10,7 @@ from typing import Any, TypeVar, overload
 import attrs
 
 from reactive_aiops.core.batching import fold, reduce_all, with_reduce_many
+from reactive_aiops.core.routing import ActionRouter
 
 _T = TypeVar("_T")
 
@@ -83,19 +84,38 @@ def combine_reducers(
     streams cost one identity check. The root reducer carries ``reduce_many``
     (:mod:`reactive_aiops.core.batching`): each slice reduces a whole sequence of actions (with
     its own ``reduce_many`` if it has one) and the root is rebuilt once.
+
+    A slice reducer that declared its action types with
+    :func:`~reactive_aiops.core.routing.handles` is called only for those
+    (:mod:`reactive_aiops.core.routing`): a live event reaches the one slice it is about.
     """
     if not reducers:
         raise ValueError("combine_reducers needs at least one slice reducer")
     items = tuple(reducers.items())
+    router = ActionRouter([reducer for _, reducer in items])
+    # The slices each action type reaches, as (name, reducer) pairs; filled per type on first use.
+    plans: dict[type[Any], tuple[tuple[str, SliceReducer], ...]] = {}
+
+    def plan_of(kind: type[Any]) -> tuple[tuple[str, SliceReducer], ...]:
+        plan = tuple(items[i] for i in router.plan(kind))
+        if len(plans) < 4096:
+            plans[kind] = plan
+        return plan
+
+    def items_for(actions: Sequence[object]) -> tuple[tuple[str, SliceReducer], ...]:
+        return tuple(items[i] for i in router.plan_many(set(map(type, actions))))
 
     if state_class is None:
 
         def combined(state: CombinedState | None, action: Any) -> CombinedState:
             if state is None:
                 return CombinedState({name: reducer(None, action) for name, reducer in items})
+            plan = plans.get(type(action))
+            if plan is None:
+                plan = plan_of(type(action))
             changed: dict[str, Any] | None = None
             slices = state._slices
-            for name, reducer in items:
+            for name, reducer in plan:
                 before = slices.get(name)
                 after = reducer(before, action)
                 if after is not before:
@@ -107,7 +127,7 @@ def combine_reducers(
         def combined_many(state: CombinedState | None, actions: Sequence[object]) -> Any:
             if state is None:
                 return fold(combined, state, actions)
-            changed = _slices_changed(items, state._slices.get, actions)
+            changed = _slices_changed(items_for(actions), state._slices.get, actions)
             return state if changed is None else state.set(**changed)
 
         return with_reduce_many(combined, combined_many)
@@ -140,8 +160,24 @@ def combine_reducers(
     def combined_class(state: Any, action: Any) -> Any:
         if state is None:
             return state_class(**{name: reducer(None, action) for name, reducer in items})
+        plan = plans.get(type(action))
+        if plan is None:
+            plan = plan_of(type(action))
+        if len(plan) == 1:
+            # The usual live action reaches one slice: no dict of changes, one rebuild.
+            ((name, reducer),) = plan
+            before = getattr(state, name)
+            after = reducer(before, action)
+            if after is before:
+                return state
+            position = index.get(name)
+            if read_all is None or position is None or type(state) is not state_class:
+                return rebuild(state, {name: after})
+            values = list(read_all(state))  # rebuild(), inline for the one-slice change
+            values[position] = after
+            return state_class(*values)
         changed: dict[str, Any] | None = None
-        for name, reducer in items:
+        for name, reducer in plan:
             before = getattr(state, name)
             after = reducer(before, action)
             if after is not before:
@@ -153,7 +189,7 @@ def combine_reducers(
     def combined_class_many(state: Any, actions: Sequence[object]) -> Any:
         if state is None:
             return fold(combined_class, state, actions)
-        changed = _slices_changed(items, functools.partial(getattr, state), actions)
+        changed = _slices_changed(items_for(actions), functools.partial(getattr, state), actions)
         return state if changed is None else rebuild(state, changed)
 
     return with_reduce_many(combined_class, combined_class_many)

@@ -24,6 +24,7 @@ import immutables
 
 from reactive_aiops.core.actions import action
 from reactive_aiops.core.dedupe import DuplicateDropped
+from reactive_aiops.core.routing import handles
 
 #: Weight of a new latency sample in the smoothed latency (like TCP's SRTT, alpha = 1/8).
 LATENCY_ALPHA = 0.125
@@ -211,6 +212,7 @@ def _smooth(previous: float | None, sample: float) -> float:
     return sample if previous is None else previous + LATENCY_ALPHA * (sample - previous)
 
 
+@handles(*_HANDLED)
 def connection_reducer(state: ConnectionState | None, act: object) -> ConnectionState:
     """Fold one action into the slice; unknown actions return ``state`` itself (identity)."""
     if state is None:

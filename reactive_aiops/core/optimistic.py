@@ -141,10 +141,17 @@ def expire_transactions(
     scheduler of the thread that owns the store, and a ``now`` on the same clock.
     """
     the_lens: Lens = lens if lens is not None else FieldLens(field)
+    # Read with getattr on the hot path (once per dispatched event); any other lens is asked.
+    fast_field = the_lens.field if type(the_lens) is FieldLens else "-"
 
     def middleware(api: StoreAPI[Any]) -> Callable[[Dispatch], Dispatch]:
         timer: abc.DisposableBase | None = None
         armed_for: float | None = None
+        get_state = api.get_state
+
+        def journal_now() -> OptimisticJournal:
+            journal = getattr(get_state(), fast_field, None)
+            return journal if type(journal) is OptimisticJournal else the_lens.get(get_state())
 
         def fire(_scheduler: abc.SchedulerBase, _state: object = None) -> None:
             nonlocal timer, armed_for
@@ -154,7 +161,7 @@ def expire_transactions(
         def arm() -> None:
             nonlocal timer, armed_for
             assert scheduler is not None
-            deadline = the_lens.get(api.state).next_deadline
+            deadline = journal_now().next_deadline
             if deadline == armed_for:
                 return
             if timer is not None:
@@ -166,17 +173,23 @@ def expire_transactions(
 
         def wrap(next_: Dispatch) -> Dispatch:
             def dispatch(act: object) -> Any:
-                if type(act) is not ExpireTransactions:
-                    journal = the_lens.get(api.state)
-                    deadline = journal.next_deadline if journal.transactions else None
-                    if deadline is not None or _begins(act):
-                        t = now()
-                        if (deadline is not None and deadline <= t) or (
-                            journal.clock != t and _begins(act)
-                        ):
-                            api.dispatch(ExpireTransactions(t))
+                kind = type(act)
+                if kind is not ExpireTransactions:
+                    journal = getattr(get_state(), fast_field, None)  # journal_now(), inline
+                    if type(journal) is not OptimisticJournal:
+                        journal = the_lens.get(get_state())
+                    # Nothing pending and nothing beginning (the usual live event): no clock.
+                    if journal.transactions or kind is Optimistic or kind is Batch:
+                        begins = _begins(act)
+                        deadline = journal.next_deadline if journal.transactions else None
+                        if deadline is not None or begins:
+                            t = now()
+                            if (deadline is not None and deadline <= t) or (
+                                journal.clock != t and begins
+                            ):
+                                api.dispatch(ExpireTransactions(t))
                 result = next_(act)
-                if scheduler is not None:
+                if scheduler is not None and (armed_for is not None or journal_now().transactions):
                     arm()
                 return result
 

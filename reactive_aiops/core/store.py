@@ -19,6 +19,7 @@ Re-entrancy
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -152,16 +153,16 @@ class _ActionStream(Observable[Any]):
 class _API(Generic[S]):
     """The :class:`StoreAPI` handed to middleware."""
 
-    __slots__ = ("_store", "dispatch")
+    __slots__ = ("_store", "dispatch", "get_state")
 
     def __init__(self, store: Store[S]) -> None:
         self._store = store
         #: the store's own bound method, not a method calling it: middleware that dispatches
         #: (a bridge does, once per frame) saves a call
         self.dispatch: Callable[[object], Any] = store.dispatch
-
-    def get_state(self) -> S:
-        return self._store._state
+        #: reads the attribute in C (no Python frame): middleware reading the state once per
+        #: event (the optimistic expiry does) saves a call
+        self.get_state: Callable[[], S] = functools.partial(getattr, store, "_state")
 
     @property
     def state(self) -> S:
@@ -357,20 +358,26 @@ class Store(Generic[S]):
         return action
 
     def _notify(self, applied: Sequence[object], new: S | None) -> None:
+        # Each snapshot is read from its attribute (``_Callbacks.snapshot()`` only when a
+        # subscription changed since): three calls fewer on every dispatch.
         self._notifying = True
         try:
             if new is not None:
-                for callback in self._state_callbacks.snapshot():
+                snap = self._state_callbacks._snapshot
+                for callback in snap if snap is not None else self._state_callbacks.snapshot():
                     try:
                         callback(new)
                     except Exception as exc:  # isolate subscribers
                         self._report(exc)
-                for listener in self._listeners.snapshot():
+                snap = self._listeners._snapshot
+                for listener in snap if snap is not None else self._listeners.snapshot():
                     try:
                         listener(None)
                     except Exception as exc:  # isolate listeners
                         self._report(exc)
-            action_callbacks = self._action_callbacks.snapshot()
+            action_callbacks = self._action_callbacks._snapshot
+            if action_callbacks is None:
+                action_callbacks = self._action_callbacks.snapshot()
             if action_callbacks:
                 for act in applied:
                     for callback in action_callbacks:
