@@ -1,10 +1,11 @@
 """P1-P2: where the client pipeline's time goes, stage by stage, without a network.
 
 * P1: the cost of each stage for one ``anomaly.upserted`` publication (hot, in a loop): the
-  ``json.loads`` floor, the wire decode of a frame, the sans-I/O protocol receive, the bridge's
-  edge decode (envelope and payload to the domain action in one step; the live path), the slow
-  path it replaces (``publication_action``, then the event table's decode), and the live reducer
-  applying the upsert.
+  ``json.loads`` floor, the wire decode of a frame, the sans-I/O protocol receive (its data
+  decoded, or left raw as the bridge asks), the bridge's edge decode (envelope and payload to
+  the domain action in one step, from the decoded data or from its JSON text: the live
+  path), the slow path it replaces (``publication_action``, then the event table's decode), and
+  the live reducer applying the upsert.
 * P2: the whole client pipeline per event -- ``ClientProtocol.receive_text`` and the manager's
   delivery through the bridge, dedupe, event table, optimistic journal and reducers to the store
   and a ``select`` stream of the dashboard's anomaly list -- with 1, 10 and 50 publications per
@@ -37,7 +38,7 @@ from reactive_aiops.net.client import WebSocketManager
 from reactive_aiops.net.edge import EdgeDecoder
 from reactive_aiops.protocol.client import ClientProtocol
 from reactive_aiops.ui.gc_policy import streaming_gc
-from reactive_aiops.wire import Publication, decode_replies
+from reactive_aiops.wire import Publication, decode_publications_raw, decode_replies
 
 __all__ = ["run"]
 
@@ -101,6 +102,28 @@ def _stages(quick: bool) -> list[Row]:
         protocol.events_received()
         offset[0] = base + n
 
+    # The same with the live event as data, the data decoded (as any consumer gets it) and
+    # left raw (as the bridge asks for it, to decode it straight into the domain action).
+    data_json = json.dumps(json.loads(line)["push"]["pub"]["data"])
+    full = {raw: ClientProtocol(token="t", raw_publications=raw) for raw in (False, True)}
+    for each in full.values():
+        each.subscribe(CHANNEL, 0.0)  # the push's channel, subscribed at offset 0 (_connect)
+        _connect(each, each.events_received)
+    full_offset = {False: 0, True: 0}
+
+    def receive_event(raw: bool) -> Callable[[int], None]:
+        target = full[raw]
+
+        def run(n: int) -> None:
+            base = full_offset[raw]
+            for i in range(n):
+                pub_json = f'{{"data":{data_json},"offset":{base + i + 1}}}'
+                target.receive_text(f'{{"push":{{"channel":"{CHANNEL}","pub":{pub_json}}}}}', 0.0)
+            target.events_received()
+            full_offset[raw] = base + n
+
+        return run
+
     def reduce(n: int) -> None:
         state = reducer(None, Init())
         for act in upserts[:n]:
@@ -124,6 +147,14 @@ def _stages(quick: bool) -> list[Row]:
         for _ in range(n):
             edge_decoder(CHANNEL, pub, "e")
 
+    raws = decode_publications_raw(line)
+    assert raws is not None
+    raw_data = raws[0][2]
+
+    def edge_raw(n: int) -> None:
+        for _ in range(n):
+            edge_decoder.decode_raw(CHANNEL, 1, raw_data, "e")
+
     def decode(n: int) -> None:
         for _ in range(n):
             table.decode(server_event.meta, server_event.data)
@@ -132,7 +163,10 @@ def _stages(quick: bool) -> list[Row]:
         ("json.loads of the line (the floor)", loads),
         ("wire: decode_replies (frame of one push)", wire),
         ("protocol: receive_text (in-order push, no data)", receive),
+        ("protocol: receive_text (in-order anomaly push, data decoded)", receive_event(False)),
+        ("protocol: receive_text (in-order anomaly push, data raw)", receive_event(True)),
         ("edge: EdgeDecoder (envelope + payload -> AnomalyUpserted)", edge),
+        ("edge: decode_raw (the same from the data's JSON text)", edge_raw),
         ("slow path 1/2: publication_action (envelope -> ServerEvent)", bridge),
         ("slow path 2/2: event table decode (payload -> AnomalyUpserted)", decode),
         ("live reducer: one AnomalyUpserted", reduce),

@@ -36,6 +36,7 @@ __all__ = [
     "ANOMALY_UPSERTED",
     "DETECTOR_UPSERTED",
     "HEALTH_UPDATED",
+    "action_with_meta",
     "aiops_converter",
     "aiops_event_table",
     "aiops_routes",
@@ -134,9 +135,27 @@ def _builder(action_cls: type[Any], field: str) -> Callable[[Any, EventMeta], ob
     if "meta" in attrs.fields_dict(action_cls):
         first = next(f for f in attrs.fields(action_cls) if f.init)
         if first.name == field and not first.kw_only:
-            return lambda payload, meta: action_cls(payload, meta=meta)
+
+            def build(payload: Any, meta: EventMeta) -> object:
+                return action_cls(payload, meta=meta)
+
+            setattr(build, _WITH_META, action_cls)
+            return build
         return lambda payload, meta: action_cls(**{field: payload, "meta": meta})
     return lambda payload, meta: action_cls(**{field: payload})
+
+
+#: The attribute naming the action class on a builder that is exactly
+#: ``action_cls(payload, meta=meta)``: a decoder may call the class itself, skipping the
+#: builder's frame (see :func:`action_with_meta`).
+_WITH_META = "_reactive_aiops_action_with_meta"
+
+
+def action_with_meta(build: Callable[[Any, EventMeta], object]) -> type[Any] | None:
+    """The action class when ``build(payload, meta)`` is exactly ``cls(payload, meta=meta)``
+    (the AIOps routes' builders); None for any other builder."""
+    cls = getattr(build, _WITH_META, None)
+    return cls if isinstance(cls, type) else None
 
 
 def aiops_routes() -> list[EventRoute[Any]]:

@@ -56,7 +56,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
 import cattrs
-import msgspec
 from reactivex import abc
 
 from reactive_aiops.aiops.actions import (
@@ -77,7 +76,7 @@ from reactive_aiops.core.connection import (
     DuplicatesDropped,
     ResyncRequired,
 )
-from reactive_aiops.core.events import EventMeta, EventTable, MalformedEvent, ServerEvent
+from reactive_aiops.core.events import EventTable
 from reactive_aiops.core.optimistic import (
     CONNECTION_LOST,
     TIMEOUT,
@@ -87,21 +86,18 @@ from reactive_aiops.core.optimistic import (
     TransactionReverted,
 )
 from reactive_aiops.net.client import WebSocketManager
-from reactive_aiops.net.edge import EdgeDecoder
+from reactive_aiops.net.edge import EdgeDecoder, publication_action
 from reactive_aiops.net.loader import ChannelLoader, Reload
 from reactive_aiops.net.resync import DROP, HOLD, ChannelGates
-from reactive_aiops.protocol import PublicationReceived, SubscriptionFailed
+from reactive_aiops.protocol import (
+    PublicationReceived,
+    RawPublicationReceived,
+    SubscriptionFailed,
+)
 from reactive_aiops.protocol.errors import ClientClosed, CommandTimeout, OutboxFull, ReplyError
 from reactive_aiops.protocol.events import Subscribed
 from reactive_aiops.wire import HistoryRequest, HistoryResult, Publication
-from reactive_aiops.wire.events import (
-    CHANNEL_ANOMALIES,
-    CHANNEL_DETECTORS,
-    CHANNEL_HEALTH,
-    ENVELOPE_VERSION,
-    EventError,
-    decode_event,
-)
+from reactive_aiops.wire.events import CHANNEL_ANOMALIES, CHANNEL_DETECTORS, CHANNEL_HEALTH
 
 __all__ = [
     "AIOPS_CHANNELS",
@@ -118,60 +114,6 @@ AIOPS_CHANNELS: tuple[str, ...] = (CHANNEL_DETECTORS, CHANNEL_ANOMALIES, CHANNEL
 LostPolicy = Literal["keep", "revert"]
 
 _log = logging.getLogger(__name__)
-
-
-class _Envelope(msgspec.Struct):
-    """The event envelope as :func:`~reactive_aiops.wire.events.decode_event` accepts it, checked
-    by one msgspec conversion (in C); whatever it refuses goes to ``decode_event`` for the
-    verdict and the reason."""
-
-    type: str
-    v: int
-    id: str
-    ts: float
-    data: Any  # a dict (checked after: converting to dict[str, Any] would copy it)
-    command_id: str | None = None
-
-
-_convert = msgspec.convert
-
-
-def publication_action(channel: str, pub: Publication, epoch: str) -> object:
-    """The store action for one publication: a :class:`ServerEvent`, or a
-    :class:`MalformedEvent` (with the reason) when its data is not an event envelope."""
-    offset = pub.offset or None
-    try:
-        fast = _convert(pub.data, _Envelope)
-    except msgspec.ValidationError:
-        pass
-    else:
-        if fast.v == ENVELOPE_VERSION and type(fast.data) is dict:
-            # Positional (channel, event_type, version, event_id, offset, epoch, command_id,
-            # sent_ts): attrs' __init__ binds keywords measurably slower, and this runs per event.
-            meta = EventMeta(
-                channel, fast.type, 1, fast.id, offset, epoch or None, fast.command_id, fast.ts
-            )
-            return ServerEvent(meta, fast.data)
-    try:
-        env = decode_event(pub.data)
-    except EventError as exc:
-        data = pub.data
-        version = data.get("v") if isinstance(data, dict) else None
-        etype = data.get("type") if isinstance(data, dict) else None
-        if isinstance(etype, str) and type(version) is int and version > ENVELOPE_VERSION:
-            # a newer schema: let the event table say so (UnknownEvent) rather than "malformed"
-            meta = EventMeta(channel, etype, version, offset=offset, epoch=epoch or None)
-            return ServerEvent(meta, data.get("data"))
-        meta = EventMeta(
-            channel, etype if isinstance(etype, str) else "", offset=offset, epoch=epoch or None
-        )
-        return MalformedEvent(meta, data, exc.reason)
-    # Positional (channel, event_type, version, event_id, offset, epoch, command_id, sent_ts):
-    # attrs' __init__ binds keywords measurably slower, and this runs once per event.
-    meta = EventMeta(
-        channel, env.type, env.v, env.id, offset, epoch or None, env.command_id, env.ts
-    )
-    return ServerEvent(meta, env.data)
 
 
 def history_reload(manager: WebSocketManager) -> Reload:
@@ -326,7 +268,9 @@ class StoreBridge:
         # events first: the Subscribed of a channel must be seen before its publications.
         # One list per received frame: its publications are applied as one Batch (one store
         # notification, one selector run per frame), everything else one by one, in order.
-        self._subscriptions.append(self.manager.listen_batches(self._on_events))
+        # raw: the edge decodes each publication's data straight into its domain action
+        raw = self._edge is not None
+        self._subscriptions.append(self.manager.listen_batches(self._on_events, raw=raw))
         for channel in self.channels:
             # held, not observed: the publications arrive through listen_batches above
             self._subscriptions.append(self.manager.hold(channel))
@@ -360,15 +304,28 @@ class StoreBridge:
         run: list[object] = []
         gates = self._gates.active  # empty unless a channel loads: one truth test per event
         edge = self._edge
+        epochs = self._epochs
         for event in events:
-            if type(event) is PublicationReceived:
+            kind = type(event)
+            if kind is RawPublicationReceived or kind is PublicationReceived:
                 channel = event.channel
-                epoch = self._epochs.get(channel, "")
-                if gates and channel in gates and self._gated(channel, event.publication, epoch):
-                    continue
-                pub = event.publication
-                act = edge(channel, pub, epoch) if edge is not None else None
-                run.append(act if act is not None else publication_action(channel, pub, epoch))
+                epoch = epochs.get(channel, "")
+                # a raw one's data stays undecoded unless a gate or the slow path needs it
+                pub = None if kind is RawPublicationReceived else event.publication
+                if gates and channel in gates:
+                    pub = event.to_publication() if pub is None else pub
+                    if self._gated(channel, pub, epoch):
+                        continue
+                if edge is None:
+                    act = None
+                elif pub is None:
+                    act = edge.decode_raw(channel, event.offset, event.data, epoch)
+                else:
+                    act = edge(channel, pub, epoch)
+                if act is None:
+                    pub = event.to_publication() if pub is None else pub
+                    act = publication_action(channel, pub, epoch)
+                run.append(act)
                 if channel == CHANNEL_HEALTH:
                     # Health updates are samples (the dashboard plots every one): each ends
                     # its batch so its state is seen. Entity upserts are coalesced per frame.
@@ -379,7 +336,12 @@ class StoreBridge:
                 self._dispatch_run(run)
                 run = []
             self._guarded(self._on_event, event)
-        if run:
+        if len(run) == 1:  # the one-event frame: _dispatch_run's path, inline
+            try:
+                self._api.dispatch(run[0])  # type: ignore[union-attr]
+            except Exception:
+                _log.exception("error while delivering %s", type(run[0]).__name__)
+        elif run:
             self._dispatch_run(run)
 
     def _dispatch_run(self, run: list[object]) -> None:

@@ -134,7 +134,9 @@ class WebSocketManager:
         self._headers = dict(headers or {})
         self._protocol = ClientProtocol(config, token=token, connect_data=connect_data, rand=rand)
         self._token_needed_first = not token and get_token is not None
-        self._streams = ClientStreams()
+        self._streams = ClientStreams(
+            raw_changed=lambda raw: setattr(self._protocol, "raw_publications", raw)
+        )
         self._futures: dict[int, asyncio.Future[Result]] = {}
         self._wake = asyncio.Event()
         self._outgoing: deque[str] = deque()
@@ -191,10 +193,14 @@ class WebSocketManager:
         A bridge uses it to apply a frame's publications together (one store notification)."""
         return self._streams.event_batches
 
-    def listen_batches(self, listener: Callable[[list[Event]], None]) -> abc.DisposableBase:
+    def listen_batches(
+        self, listener: Callable[[list[Event]], None], *, raw: bool = False
+    ) -> abc.DisposableBase:
         """Call ``listener(events)`` with each list :attr:`event_batches` emits, directly (no
-        observer chain per frame; a raising listener is logged). Dispose to stop."""
-        return self._streams.listen_batches(listener)
+        observer chain per frame; a raising listener is logged). Dispose to stop. With
+        ``raw``, plain in-order publications come as ``RawPublicationReceived`` (data
+        undecoded, for the listener's own types); the protocol then leaves them so."""
+        return self._streams.listen_batches(listener, raw=raw)
 
     def publications(self, channel: str) -> reactivex.Observable[Publication]:
         """Publications of ``channel``, each offset once and in order. Subscribing holds a
@@ -430,18 +436,9 @@ class WebSocketManager:
             self._outgoing.extend(frames)
             self._outgoing_ready.set()
         events = protocol.events_received()
-        streams = self._streams
-        for event in events:
-            try:
-                if type(event) is PublicationReceived:  # the hot path, inline
-                    streams.publication(event)
-                else:
-                    self._handle(event)
-            except Exception:
-                # An observer that raises must not stop the pump: log it and go on.
-                logger.exception("error while delivering %s", type(event).__name__)
         if events:
-            streams.apply_batch(events)
+            # publications inline there (the hot path), the rest through _handle, then the batch
+            self._streams.deliver(events, self._handle)
         phase = protocol.phase
         if phase is not self._phase_seen:  # only a change can wake wait_connected
             self._phase_seen = phase

@@ -24,7 +24,7 @@ from reactive_aiops.core.connection import (
     ConnectionState,
     connection_reducer,
 )
-from reactive_aiops.protocol import Event, PublicationReceived
+from reactive_aiops.protocol import Event, PublicationReceived, RawPublicationReceived
 from reactive_aiops.wire import Publication
 
 
@@ -71,14 +71,17 @@ def _isolated(source: reactivex.Observable[_T]) -> reactivex.Observable[_T]:
 class ClientStreams:
     """Subjects fed by the manager; observables handed to the application."""
 
-    def __init__(self) -> None:
+    def __init__(self, raw_changed: Callable[[bool], None] | None = None) -> None:
+        # told whether a batch listener takes raw publications, whenever that changes
+        self._raw_changed = raw_changed
         self._state = connection_reducer(None, None)
         self._states: BehaviorSubject[ConnectionState] = BehaviorSubject(self._state)
         self._actions: Subject[ConnectionAction] = Subject()
         self._events: Subject[Event] = Subject()
         self._batches: Subject[list[Event]] = Subject()
-        # plain callbacks (see listen_batches); a tuple, replaced on change: safe to iterate
-        self._batch_listeners: tuple[Callable[[list[Event]], None], ...] = ()
+        # plain callbacks (see listen_batches) and whether each takes raw publications; a
+        # tuple, replaced on change: safe to iterate
+        self._batch_listeners: tuple[tuple[Callable[[list[Event]], None], bool], ...] = ()
         self._channels: dict[str, Subject[Publication]] = {}
         # Bare holds (see hold()): the release of each, per channel, in acquisition order.
         self._holds: dict[str, list[Callable[[], None]]] = {}
@@ -108,26 +111,61 @@ class ClientStreams:
         if self._events.observers:  # a bridge may listen to event_batches only
             self._events.on_next(event)
 
-    def apply_batch(self, events: list[Event]) -> None:
-        """Tell ``event_batches`` observers and batch listeners about the events of one
-        protocol step (one frame), after each went through :meth:`apply`."""
-        for listener in self._batch_listeners:
+    def deliver(self, events: list[Event], handle: Callable[[Event], None]) -> None:
+        """The events of one protocol step (one frame), in order: each publication to its
+        channel's and :attr:`events` observers (a raw one only if someone observes), anything
+        else to ``handle`` (which calls :meth:`apply`); then the whole list to the batch
+        listeners and ``event_batches`` observers. Only a listener that asked for them sees
+        ``RawPublicationReceived``; the others, as the observers, get the
+        ``PublicationReceived`` each stands for. Whatever raises is logged, and delivery goes
+        on."""
+        for event in events:
             try:
-                listener(events)
+                kind = type(event)
+                if kind is RawPublicationReceived:
+                    if self._channels or self._events.observers:
+                        self.publication(event.received())  # type: ignore[union-attr]
+                elif kind is PublicationReceived:
+                    self.publication(event)  # type: ignore[arg-type]
+                else:
+                    handle(event)
+            except Exception:
+                logger.exception("error while delivering %s", type(event).__name__)
+        decoded: list[Event] | None = None
+        for listener, raw in self._batch_listeners:
+            if not raw and decoded is None:
+                decoded = _decoded(events)
+            try:
+                listener(events if raw else decoded)  # type: ignore[arg-type]
             except Exception:
                 logger.exception("batch listener raised on %d events", len(events))
         if self._batches.observers:
-            _deliver(self._batches, events)
+            _deliver(self._batches, _decoded(events) if decoded is None else decoded)
 
-    def listen_batches(self, listener: Callable[[list[Event]], None]) -> abc.DisposableBase:
+    @property
+    def raw_listened(self) -> bool:
+        """True while a batch listener takes raw publications."""
+        return any(raw for _, raw in self._batch_listeners)
+
+    def listen_batches(
+        self, listener: Callable[[list[Event]], None], *, raw: bool = False
+    ) -> abc.DisposableBase:
         """Call ``listener`` with each batch, as an ``event_batches`` observer would be, but
-        directly: no observer chain on the per-frame path. Dispose to stop."""
-        self._batch_listeners = (*self._batch_listeners, listener)
+        directly: no observer chain on the per-frame path. With ``raw`` the batches keep
+        their ``RawPublicationReceived`` events. Dispose to stop."""
+        entry = (listener, raw)
+        self._batch_listeners = (*self._batch_listeners, entry)
+        self._tell_raw()
 
         def dispose() -> None:
-            self._batch_listeners = tuple(x for x in self._batch_listeners if x is not listener)
+            self._batch_listeners = tuple(x for x in self._batch_listeners if x is not entry)
+            self._tell_raw()
 
         return Disposable(dispose)
+
+    def _tell_raw(self) -> None:
+        if self._raw_changed is not None:
+            self._raw_changed(self.raw_listened)
 
     def publication(self, event: PublicationReceived) -> None:
         """An in-order publication: :meth:`publish` and :meth:`apply` (not an action) in one
@@ -229,6 +267,13 @@ def _deliver(subject: Subject[_T], value: _T) -> None:
     if observers and not subject.is_stopped:
         for observer in observers.copy():
             observer.on_next(value)
+
+
+def _decoded(events: list[Event]) -> list[Event]:
+    """``events`` with each ``RawPublicationReceived`` as its ``PublicationReceived``."""
+    if not any(type(e) is RawPublicationReceived for e in events):
+        return events
+    return [e.received() if type(e) is RawPublicationReceived else e for e in events]
 
 
 def describe(value: Any) -> str:

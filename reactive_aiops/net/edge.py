@@ -1,4 +1,5 @@
-"""Decoding a live publication once, at the edge, straight into its domain action.
+"""Decoding a live publication once, at the edge, straight into its domain action (and the
+slow path's :func:`publication_action`, which ``net.bridge`` re-exports).
 
 The slow path turns a publication into a :class:`~reactive_aiops.core.events.ServerEvent`
 (:func:`~reactive_aiops.net.bridge.publication_action` checks the envelope) that the store's
@@ -15,6 +16,10 @@ converter's hooks are never bypassed), and only when the conversion and ``build`
 Everything else -- an unknown type, a newer version, a bad envelope or payload -- gets ``None``
 and takes the slow path, which produces the same ``UnknownEvent`` / ``MalformedEvent`` (with
 its reason) as before.
+
+:meth:`EdgeDecoder.decode_raw` gives the same answer from the data's JSON text (a
+``RawPublicationReceived``): one typed decode of the text straight into the envelope and its
+payload, so the generic dict of the data is never built.
 """
 
 from __future__ import annotations
@@ -24,12 +29,12 @@ from typing import Any
 
 import msgspec
 
-from reactive_aiops.aiops.event_table import converts_with_msgspec
-from reactive_aiops.core.events import EventMeta, EventTable
+from reactive_aiops.aiops.event_table import action_with_meta, converts_with_msgspec
+from reactive_aiops.core.events import EventMeta, EventTable, MalformedEvent, ServerEvent
 from reactive_aiops.wire import Publication
-from reactive_aiops.wire.events import ENVELOPE_VERSION
+from reactive_aiops.wire.events import ENVELOPE_VERSION, EventError, decode_event
 
-__all__ = ["EdgeDecoder"]
+__all__ = ["EdgeDecoder", "publication_action"]
 
 #: Bound on the per-(channel, event type) cache, as the event table bounds its own.
 _MAX_COMPILED = 1024
@@ -56,6 +61,39 @@ def _envelope_struct(payload: type[Any]) -> type[msgspec.Struct] | None:
     return struct
 
 
+def _raw_envelope_struct(payload: type[Any]) -> type[msgspec.Struct] | None:
+    """The envelope with its ``type`` and ``data`` typed as ``payload``, decoded from JSON."""
+    try:
+        struct = msgspec.defstruct(
+            f"RawEnvelope_{payload.__name__}",
+            [
+                ("type", str),
+                ("v", int),
+                ("id", str),
+                ("ts", float),
+                ("data", payload),
+                ("command_id", str | None, None),
+            ],
+        )
+        msgspec.inspect.type_info(struct)  # raises for a payload type msgspec cannot handle
+    except (TypeError, ValueError):
+        return None
+    return struct
+
+
+class _EventType(msgspec.Struct):
+    type: Any = None
+
+
+_peek_type = msgspec.json.Decoder(_EventType).decode
+
+#: (event type, decode the raw envelope, build the action, the action class if build is
+#: exactly ``cls(payload, meta=meta)``)
+_RawCompiled = tuple[
+    str, Callable[[msgspec.Raw], Any], Callable[[Any, EventMeta], object], type[Any] | None
+]
+
+
 class EdgeDecoder:
     """``decoder(channel, publication, epoch)``: the domain action of a live publication, or
     ``None`` when the slow path must decide (see the module doc)."""
@@ -63,6 +101,10 @@ class EdgeDecoder:
     def __init__(self, table: EventTable) -> None:
         self.table = table
         self._compiled: dict[tuple[str, str], _Compiled] = {}
+        self._raw_compiled: dict[tuple[str, str], _RawCompiled | None] = {}
+        # per channel, the route that decoded its last event: tried first (a channel carries
+        # one event type, or a few, in practice)
+        self._raw_last: dict[str, _RawCompiled] = {}
 
     def _compile(self, channel: str, event_type: str) -> _Compiled:
         route = self.table.route_for(EventMeta(channel, event_type, ENVELOPE_VERSION))
@@ -105,6 +147,131 @@ class EdgeDecoder:
         except _REFUSED:
             return None  # the table reports it (MalformedEvent) on the slow path
 
+    def decode_raw(self, channel: str, offset: int, data: msgspec.Raw, epoch: str) -> object | None:
+        """What ``decoder(channel, Publication(data, offset=offset), epoch)`` answers, from the
+        data's JSON text (a ``RawPublicationReceived``): one typed decode straight into the
+        envelope and its payload, no intermediate dict. ``None``: the slow path decides."""
+        compiled = self._raw_last.get(channel)
+        env: Any = None
+        if compiled is not None:
+            try:
+                env = compiled[1](data)
+            except _REFUSED:
+                env = None
+            if env is not None and env.type != compiled[0]:
+                env = None  # another route's event that happens to fit: look it up
+        if env is None:
+            compiled, env = self._decode_other(channel, data, compiled)
+            if env is None:
+                return None
+        if env.v != ENVELOPE_VERSION:
+            return None
+        meta = EventMeta(
+            channel, env.type, 1, env.id, offset or None, epoch or None, env.command_id, env.ts
+        )
+        cls = compiled[3]  # type: ignore[index]
+        try:
+            if cls is not None:
+                act: object = cls(env.data, meta=meta)
+                return act
+            return compiled[2](env.data, meta)  # type: ignore[index]
+        except _REFUSED:
+            return None
+
+    def _decode_other(
+        self, channel: str, data: msgspec.Raw, tried: _RawCompiled | None
+    ) -> tuple[_RawCompiled | None, Any]:
+        """The event's own route (by its type) and the envelope it decodes to, when it is not
+        the one ``tried``; ``(None, None)`` when there is none or it does not decode."""
+        if not data:
+            return None, None
+        try:
+            event_type = _peek_type(data).type
+        except _REFUSED:
+            return None, None
+        if type(event_type) is not str or (tried is not None and event_type == tried[0]):
+            return None, None
+        key = (channel, event_type)
+        compiled = self._raw_compiled[key] if key in self._raw_compiled else self._compile_raw(key)
+        if compiled is None:
+            return None, None
+        try:
+            env = compiled[1](data)
+        except _REFUSED:
+            return None, None
+        if len(self._raw_last) >= _MAX_COMPILED:
+            self._raw_last.clear()
+        self._raw_last[channel] = compiled
+        return compiled, env
+
+    def _compile_raw(self, key: tuple[str, str]) -> _RawCompiled | None:
+        channel, event_type = key
+        route = self.table.route_for(EventMeta(channel, event_type, ENVELOPE_VERSION))
+        compiled: _RawCompiled | None = None
+        if route is not None and converts_with_msgspec(self.table.converter, route.payload):
+            struct = _raw_envelope_struct(route.payload)
+            if struct is not None:
+                decode = msgspec.json.Decoder(struct).decode
+                # the action class itself where that is all the builder does: one frame less
+                cls = action_with_meta(route.build)
+                compiled = (event_type, decode, route.build, cls)
+        if len(self._raw_compiled) >= _MAX_COMPILED:
+            self._raw_compiled.clear()
+        self._raw_compiled[key] = compiled
+        return compiled
+
 
 _convert = msgspec.convert
-_REFUSED = (msgspec.ValidationError, ValueError, TypeError, KeyError, AttributeError, OverflowError)
+# DecodeError: ValidationError and the JSON decode's own (a raw decode's errors)
+_REFUSED = (msgspec.DecodeError, ValueError, TypeError, KeyError, AttributeError, OverflowError)
+
+
+class _Envelope(msgspec.Struct):
+    """The event envelope as :func:`~reactive_aiops.wire.events.decode_event` accepts it, checked
+    by one msgspec conversion (in C); whatever it refuses goes to ``decode_event`` for the
+    verdict and the reason."""
+
+    type: str
+    v: int
+    id: str
+    ts: float
+    data: Any  # a dict (checked after: converting to dict[str, Any] would copy it)
+    command_id: str | None = None
+
+
+def publication_action(channel: str, pub: Publication, epoch: str) -> object:
+    """The store action for one publication: a :class:`ServerEvent`, or a
+    :class:`MalformedEvent` (with the reason) when its data is not an event envelope."""
+    offset = pub.offset or None
+    try:
+        fast = _convert(pub.data, _Envelope)
+    except msgspec.ValidationError:
+        pass
+    else:
+        if fast.v == ENVELOPE_VERSION and type(fast.data) is dict:
+            # Positional (channel, event_type, version, event_id, offset, epoch, command_id,
+            # sent_ts): attrs' __init__ binds keywords measurably slower, and this runs per event.
+            meta = EventMeta(
+                channel, fast.type, 1, fast.id, offset, epoch or None, fast.command_id, fast.ts
+            )
+            return ServerEvent(meta, fast.data)
+    try:
+        env = decode_event(pub.data)
+    except EventError as exc:
+        data = pub.data
+        version = data.get("v") if isinstance(data, dict) else None
+        etype = data.get("type") if isinstance(data, dict) else None
+        if isinstance(etype, str) and type(version) is int and version > ENVELOPE_VERSION:
+            # a newer schema: let the event table say so (UnknownEvent) rather than "malformed"
+            meta = EventMeta(channel, etype, version, offset=offset, epoch=epoch or None)
+            return ServerEvent(meta, data.get("data"))
+        meta = EventMeta(
+            channel, etype if isinstance(etype, str) else "", offset=offset, epoch=epoch or None
+        )
+        return MalformedEvent(meta, data, exc.reason)
+    # Positional (channel, event_type, version, event_id, offset, epoch, command_id, sent_ts):
+    # attrs' __init__ binds keywords measurably slower, and this runs once per event.
+    meta = EventMeta(
+        channel, env.type, env.v, env.id, offset, epoch or None, env.command_id, env.ts
+    )
+    return ServerEvent(meta, env.data)

@@ -54,21 +54,17 @@ from reactive_aiops.protocol.inbound import (
 )
 from reactive_aiops.protocol.subscriptions import Subscriptions
 from reactive_aiops.wire import (
-    DEFAULT_MAX_FRAME,
     MAX_ID,
     ClientMessage,
     Command,
     ConnectRequest,
     JSONValue,
-    ProtocolError,
     RefreshRequest,
     Request,
     RPCRequest,
     SendRequest,
     StreamPosition,
     UnsubscribeRequest,
-    decode_publication_push,
-    decode_replies,
     encode_commands,
     is_reconnectable,
 )
@@ -81,6 +77,12 @@ class ClientProtocol(Inbound):
 
     ``rand`` (floats in [0, 1)) drives backoff jitter; ``token`` is the connection token
     (``""`` for anonymous); ``connect_data`` is sent as ``connect.data``.
+
+    ``raw_publications`` (an attribute too; the driver may switch it at any time): emit each
+    plain, in-order publication push as a ``RawPublicationReceived`` with its data undecoded,
+    for a consumer that decodes it into its own types; everything else (gaps, duplicates,
+    publications held during a subscribe, recovered ones) still comes as
+    ``PublicationReceived``, in the same order and with the same bookkeeping.
     """
 
     def __init__(
@@ -90,8 +92,10 @@ class ClientProtocol(Inbound):
         token: str = "",
         connect_data: JSONValue = None,
         rand: Callable[[], float] = random.random,
+        raw_publications: bool = False,
     ) -> None:
         config = ClientConfig() if config is None else config
+        self.raw_publications = raw_publications
         self.config = config
         self._rand = rand
         self._token = token
@@ -230,35 +234,6 @@ class ClientProtocol(Inbound):
             self._fail(now, decision.code, decision.reason, close=False)
 
     # -- inputs ----------------------------------------------------------------------------
-
-    def receive_text(self, text: str, now: float) -> None:
-        """Feed one text frame from the server. A malformed frame closes the connection (after
-        processing the messages before the bad one) and reconnects."""
-        if self.phase not in _OPEN:
-            return
-        fast = (
-            decode_publication_push(text)
-            if type(text) is str and len(text) <= DEFAULT_MAX_FRAME
-            else None
-        )
-        if fast is not None:  # the per-event frame: straight to the channel, no Push
-            self._last_received = now
-            self._last_message_at = now
-            self._window_count += 1
-            self._on_publication(fast[0], fast[1], now)
-            return
-        try:
-            messages = decode_replies(text)
-        except ProtocolError as exc:
-            for message in exc.decoded:
-                self._receive(message, now)  # type: ignore[arg-type]
-            if self.phase in _OPEN:
-                self._close(ClientCode.BAD_PROTOCOL, f"bad protocol: {exc.reason}", retry=True)
-            return
-        for message in messages:
-            if self.phase not in _OPEN:
-                break
-            self._receive(message, now)
 
     def tick(self, now: float) -> None:
         """Run timers due at ``now``: timeouts, heartbeat, retries, refresh, health samples."""

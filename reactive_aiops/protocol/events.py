@@ -2,7 +2,8 @@
 
 The driver (net.client) reacts: ``CloseTransport`` -> close the socket with that code;
 ``RefreshNeeded`` -> fetch a token and call ``ClientProtocol.refresh_token``;
-``PublicationReceived`` -> deliver to the channel's subscribers; ``CommandSucceeded`` /
+``PublicationReceived`` (or ``RawPublicationReceived``, when asked for) -> deliver to the
+channel's subscribers; ``CommandSucceeded`` /
 ``CommandFailed`` -> resolve the caller's future.
 """
 
@@ -11,9 +12,10 @@ from __future__ import annotations
 from typing import TypeAlias
 
 import attrs
+import msgspec
 
 from reactive_aiops.core.connection import ConnectionAction
-from reactive_aiops.wire import Publication, Result, SubscribeResult
+from reactive_aiops.wire import Publication, Result, SubscribeResult, decode_raw_data
 
 
 @attrs.frozen
@@ -22,6 +24,25 @@ class PublicationReceived:
 
     channel: str
     publication: Publication
+
+
+class RawPublicationReceived(msgspec.Struct, frozen=True, gc=False):
+    """:class:`PublicationReceived` with the publication's data still undecoded: what
+    ``ClientProtocol(raw_publications=True)`` emits for a plain, in-order publication (the
+    per-event push), for a consumer that decodes ``data`` (the JSON text, empty for none)
+    straight into its own types. A msgspec struct: built in C, once per event."""
+
+    channel: str
+    offset: int
+    data: msgspec.Raw
+
+    def to_publication(self) -> Publication:
+        """The publication as :class:`PublicationReceived` would carry it."""
+        return Publication(decode_raw_data(self.data), None, self.offset)
+
+    def received(self) -> PublicationReceived:
+        """The :class:`PublicationReceived` event this one stands for."""
+        return PublicationReceived(self.channel, self.to_publication())
 
 
 @attrs.frozen
@@ -77,6 +98,7 @@ class RefreshNeeded:
 Event: TypeAlias = (
     ConnectionAction
     | PublicationReceived
+    | RawPublicationReceived
     | Subscribed
     | SubscriptionFailed
     | CommandSucceeded

@@ -14,7 +14,7 @@ import attrs
 
 from reactive_aiops.core.connection import Connected, LatencyMeasured
 from reactive_aiops.protocol.calls import Calls
-from reactive_aiops.protocol.channels import Channel
+from reactive_aiops.protocol.channels import Channel, ChannelStatus
 from reactive_aiops.protocol.config import ClientConfig
 from reactive_aiops.protocol.errors import ClientCode, ReplyError
 from reactive_aiops.protocol.events import (
@@ -22,9 +22,11 @@ from reactive_aiops.protocol.events import (
     CommandSucceeded,
     Event,
     PublicationReceived,
+    RawPublicationReceived,
 )
 from reactive_aiops.protocol.subscriptions import Subscriptions
 from reactive_aiops.wire import (
+    DEFAULT_MAX_FRAME,
     ClientMessage,
     ConnectResult,
     Disconnect,
@@ -32,6 +34,7 @@ from reactive_aiops.wire import (
     ErrorCode,
     Ping,
     Pong,
+    ProtocolError,
     Publication,
     Push,
     RefreshResult,
@@ -39,6 +42,11 @@ from reactive_aiops.wire import (
     Request,
     SubscribeResult,
     UnsubscribePush,
+    decode_publication_push,
+    decode_publications,
+    decode_publications_raw,
+    decode_raw_data,
+    decode_replies,
     is_reconnectable,
     is_retryable_error,
 )
@@ -89,6 +97,7 @@ class Inbound:
 
     config: ClientConfig
     phase: Phase
+    raw_publications: bool
     client_id: str
     token_needed: bool
     _token_refetched: bool
@@ -134,6 +143,66 @@ class Inbound:
         raise NotImplementedError
 
     # -- receiving ------------------------------------------------------------------------------
+
+    def receive_text(self, text: str, now: float) -> None:
+        """Feed one text frame from the server. A malformed frame closes the connection (after
+        processing the messages before the bad one) and reconnects."""
+        if self.phase not in _OPEN:
+            return
+        if type(text) is str and len(text) <= DEFAULT_MAX_FRAME:
+            # a frame of publication pushes only (the per-event frame): each straight to its
+            # channel, no Push
+            if self.raw_publications:
+                raws = decode_publications_raw(text)
+                if raws is not None:
+                    self._last_received = self._last_message_at = now
+                    self._window_count += len(raws)
+                    channels = self._subs.channels
+                    events = self._events
+                    for name, offset, data in raws:
+                        channel = channels.get(name)
+                        if channel is None:
+                            continue  # not wanted: dropped (as Subscriptions.publication does)
+                        # Channel.take_next, inline (once per event): subscribed, and the
+                        # publication unpositioned or the next one
+                        if channel.status is ChannelStatus.SUBSCRIBED:
+                            if offset == 0 or not channel.positioned:
+                                events.append(RawPublicationReceived(name, offset, data))
+                                continue
+                            if offset == channel.offset + 1:
+                                channel.offset = offset
+                                events.append(RawPublicationReceived(name, offset, data))
+                                continue
+                        pub = Publication(decode_raw_data(data), None, offset)
+                        events.extend(self._subs.publication(name, pub, now))
+                    return
+            elif "\n" not in text:  # the per-event frame
+                one = decode_publication_push(text)
+                if one is not None:
+                    self._last_received = self._last_message_at = now
+                    self._window_count += 1
+                    self._on_publication(one[0], one[1], now)
+                    return
+            else:
+                pubs = decode_publications(text)
+                if pubs is not None:
+                    self._last_received = self._last_message_at = now
+                    self._window_count += len(pubs)
+                    for name, pub in pubs:
+                        self._on_publication(name, pub, now)
+                    return
+        try:
+            messages = decode_replies(text)
+        except ProtocolError as exc:
+            for message in exc.decoded:
+                self._receive(message, now)  # type: ignore[arg-type]
+            if self.phase in _OPEN:
+                self._close(ClientCode.BAD_PROTOCOL, f"bad protocol: {exc.reason}", retry=True)
+            return
+        for message in messages:
+            if self.phase not in _OPEN:
+                break
+            self._receive(message, now)
 
     def _receive(self, message: Reply | Push | Ping, now: float) -> None:
         self._last_received = now

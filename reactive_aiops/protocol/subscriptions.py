@@ -32,6 +32,8 @@ class Subscriptions:
         self._backoff = backoff
         self._rand = rand
         self._channels: dict[str, Channel] = {}
+        #: the channels by name, to read (the per-event path looks its channel up here)
+        self.channels = self._channels
 
     def get(self, name: str) -> Channel | None:
         """The channel, if wanted."""
