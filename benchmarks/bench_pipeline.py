@@ -217,7 +217,8 @@ async def _whole(per_frame: int, events: int, repeats: int) -> tuple[float, ...]
         subscription.dispose()
         await bridge.aclose()
     assert len(store.state.anomalies) > 0, "the pipeline applied nothing"
-    assert seen[0] is not None and len(seen[0]) == len(store.state.anomalies), "no view"
+    assert seen[0] is not None, "no view"
+    assert len(seen[0]) == len(store.state.anomalies), "a stale view"
     return tuple(samples[1:])
 
 
