@@ -34,9 +34,7 @@ from reactive_aiops.aiops.models import (
     Detector,
     DetectorStatus,
     SystemHealth,
-    anomaly_key,
     anomaly_order,
-    detector_key,
     detector_order,
 )
 from reactive_aiops.core.batching import with_reduce_many
@@ -60,12 +58,16 @@ __all__ = [
 Detectors = EntityCollection[str, Detector]
 Anomalies = EntityCollection[str, Anomaly]
 
+#: ``detector_key`` / ``anomaly_key`` (both the entity's id), read in C: the collections call
+#: it on every upsert.
+_by_id: Callable[[Any], str] = operator.attrgetter("id")
+
 # Shared empties are safe to keep forever: a collection never references its descendants.
 _EMPTY_DETECTORS: Detectors = EntityCollection.empty(
-    key=detector_key, order=detector_order, versioned=True
+    key=_by_id, order=detector_order, versioned=True
 )
 _EMPTY_ANOMALIES: Anomalies = EntityCollection.empty(
-    key=anomaly_key, order=anomaly_order, versioned=True
+    key=_by_id, order=anomaly_order, versioned=True
 )
 
 

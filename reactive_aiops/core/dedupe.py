@@ -237,7 +237,7 @@ def dedupe(
                     seen.count(reason)
                     return next_(DuplicateDropped(meta, reason))
                 result = next_(act)
-                seen.remember(meta)
+                seen.remember_many((meta,))  # remember(meta), one call less per event
                 return result
 
             return dispatch
