@@ -56,28 +56,31 @@ def select_health(state: AppState) -> SystemHealth | None:
     return state.health
 
 
-# The view selectors call the collection's method itself, not a lambda around it: one Python
-# frame less on every store notification.
+# The view selectors read the slice with an attrgetter (select_anomalies's body, in C) and call
+# the collection's method itself, not a lambda around it: two Python frames less on every store
+# notification.
+_anomalies_of: Callable[[AppState], Anomalies] = operator.attrgetter("anomalies")
+_detectors_of: Callable[[AppState], Detectors] = operator.attrgetter("detectors")
 
 #: Every detector, ordered by name.
 select_detectors_by_name: Selector[AppState, Sequence[Detector]] = create_selector(
-    select_detectors, Detectors.ordered
+    _detectors_of, Detectors.ordered
 )
 
 #: Every anomaly, most severe first, then oldest first (the collection's cached ordered view).
 select_anomalies_by_severity: Selector[AppState, Sequence[Anomaly]] = create_selector(
-    select_anomalies, Anomalies.ordered
+    _anomalies_of, Anomalies.ordered
 )
 
 #: Anomalies in state ``open`` (not yet acknowledged), most severe first, then oldest first.
 select_open_anomalies: Selector[AppState, tuple[Anomaly, ...]] = create_selector(
-    select_anomalies,
+    _anomalies_of,
     lambda anomalies: tuple(a for a in anomalies.ordered() if a.state is AnomalyState.OPEN),
 )
 
 #: Open and acknowledged anomalies (everything not resolved), most severe first.
 select_unresolved_anomalies: Selector[AppState, tuple[Anomaly, ...]] = create_selector(
-    select_anomalies,
+    _anomalies_of,
     lambda anomalies: tuple(a for a in anomalies.ordered() if a.is_unresolved),
 )
 
@@ -156,7 +159,7 @@ def _count_unresolved() -> Callable[[Anomalies], SeverityCounts]:
 
 #: Counts of unresolved anomalies by severity (updated incrementally from the changed keys).
 select_severity_counts: Selector[AppState, SeverityCounts] = create_selector(
-    select_anomalies, _count_unresolved()
+    _anomalies_of, _count_unresolved()
 )
 
 
