@@ -42,38 +42,22 @@ _MAX_COMPILED = 1024
 _Compiled = tuple[type[msgspec.Struct], Callable[[Any, EventMeta], object]] | None
 
 
-def _envelope_struct(payload: type[Any]) -> type[msgspec.Struct] | None:
-    """The envelope with ``data`` typed as ``payload``; None if msgspec cannot convert it."""
+def _envelope_struct(payload: type[Any], *, raw: bool = False) -> type[msgspec.Struct] | None:
+    """The envelope with ``data`` typed as ``payload``; None if msgspec cannot handle it.
+
+    ``raw``: the struct the JSON text is decoded into, which also carries the ``type`` (the
+    decoded path has read it already)."""
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [("type", str)] if raw else []
+    fields += [
+        ("v", int),
+        ("id", str),
+        ("ts", float),
+        ("data", payload),
+        ("command_id", str | None, None),
+    ]
     try:
         struct = msgspec.defstruct(
-            f"Envelope_{payload.__name__}",
-            [
-                ("v", int),
-                ("id", str),
-                ("ts", float),
-                ("data", payload),
-                ("command_id", str | None, None),
-            ],
-        )
-        msgspec.inspect.type_info(struct)  # raises for a payload type msgspec cannot handle
-    except (TypeError, ValueError):
-        return None
-    return struct
-
-
-def _raw_envelope_struct(payload: type[Any]) -> type[msgspec.Struct] | None:
-    """The envelope with its ``type`` and ``data`` typed as ``payload``, decoded from JSON."""
-    try:
-        struct = msgspec.defstruct(
-            f"RawEnvelope_{payload.__name__}",
-            [
-                ("type", str),
-                ("v", int),
-                ("id", str),
-                ("ts", float),
-                ("data", payload),
-                ("command_id", str | None, None),
-            ],
+            f"{'RawEnvelope' if raw else 'Envelope'}_{payload.__name__}", fields
         )
         msgspec.inspect.type_info(struct)  # raises for a payload type msgspec cannot handle
     except (TypeError, ValueError):
@@ -209,7 +193,7 @@ class EdgeDecoder:
         route = self.table.route_for(EventMeta(channel, event_type, ENVELOPE_VERSION))
         compiled: _RawCompiled | None = None
         if route is not None and converts_with_msgspec(self.table.converter, route.payload):
-            struct = _raw_envelope_struct(route.payload)
+            struct = _envelope_struct(route.payload, raw=True)
             if struct is not None:
                 decode = msgspec.json.Decoder(struct).decode
                 # the action class itself where that is all the builder does: one frame less
