@@ -128,3 +128,50 @@ async def http_get(port: int, path: str) -> tuple[int, bytes]:
     writer.close()
     head, _, body = raw.partition(b"\r\n\r\n")
     return int(head.split(b"\r\n")[0].split()[1]), body
+
+
+def _reference_find(value: Any, depth: int = 64) -> int | None:
+    """The recursive walk ``find_unsafe_integer`` replaced: the reference for its answers."""
+    kind = type(value)
+    if kind is int:
+        return value if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else None
+    if depth <= 0:
+        raise ValueError("JSON nested too deep")
+    if kind is dict:
+        items: Any = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return None
+    for item in items:
+        found = _reference_find(item, depth - 1)
+        if found is not None:
+            return found
+    return None
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=3)
+    | st.integers(-(2**60), 2**60)
+    | st.sampled_from([MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER, MAX_SAFE_INTEGER + 1, -(2**53)]),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=2), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@given(_JSON, st.integers(0, 6))
+def test_find_unsafe_integer_answers_as_the_recursive_walk(value: Any, depth: int) -> None:
+    try:
+        expected: Any = _reference_find(value, depth)
+    except ValueError:
+        expected = ValueError
+    try:
+        got: Any = find_unsafe_integer(value, depth=depth)
+    except ValueError:
+        got = ValueError
+    assert got == expected

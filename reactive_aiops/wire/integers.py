@@ -8,6 +8,7 @@ AIOps payloads therefore carry only safe integers; protocol offsets are a separa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 #: JavaScript's ``Number.MAX_SAFE_INTEGER``.
@@ -17,8 +18,10 @@ MAX_SAFE_INTEGER = 2**53 - 1
 def find_unsafe_integer(value: Any, *, depth: int = 64) -> int | None:
     """The first integer in a decoded JSON ``value`` outside ``±MAX_SAFE_INTEGER``, else None.
 
-    Walks dicts and lists (``bool`` is not an integer here). Nesting deeper than ``depth`` raises
-    ``ValueError``; callers have bounded the depth before decoding.
+    Walks dicts and lists depth first, in order (``bool`` is not an integer here). A value
+    nested ``depth`` levels or deeper that is not an integer raises ``ValueError``; callers have
+    bounded the depth before decoding. One call per payload, not one per container (the server
+    checks every publication): the walk keeps its own stack of iterators.
     """
     kind = type(value)
     if kind is int:
@@ -26,13 +29,27 @@ def find_unsafe_integer(value: Any, *, depth: int = 64) -> int | None:
     if depth <= 0:
         raise ValueError("JSON nested too deep")
     if kind is dict:
-        items: Any = value.values()
+        stack: list[Iterator[Any]] = [iter(value.values())]
     elif kind is list:
-        items = value
+        stack = [iter(value)]
     else:
         return None
-    for item in items:
-        found = find_unsafe_integer(item, depth=depth - 1)
-        if found is not None:
-            return found
+    while stack:
+        for item in stack[-1]:  # the items at nesting level len(stack)
+            kind = type(item)
+            if kind is int:
+                if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                    unsafe: int = item
+                    return unsafe
+                continue
+            if len(stack) >= depth:
+                raise ValueError("JSON nested too deep")
+            if kind is dict:
+                stack.append(iter(item.values()))
+                break
+            if kind is list:
+                stack.append(iter(item))
+                break
+        else:
+            stack.pop()
     return None
