@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import sys
 import time
 from typing import Any
 
@@ -109,3 +112,26 @@ class RawClient:
         except Exception:
             pass
         return self.ws.close_code
+
+
+async def serve_until_sigterm(*args: str) -> None:
+    """Run ``reactive-aiops serve --port 0`` (plus ``args``) as a process, connect a client,
+    SIGTERM the server: the client must be closed with 3001 and the process exit with 0."""
+    env = {**os.environ, "REACTIVE_AIOPS_TOKEN_SECRET": SECRET}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reactive_aiops", "serve", "--port", "0", "--log-level", "WARNING",
+        *args, env=env, stdout=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        url = line.strip().rsplit(" ", 1)[-1]
+        assert url.startswith("ws://127.0.0.1:")
+        client = await RawClient.open(url)
+        assert "connect" in await client.connect(token())
+        proc.send_signal(signal.SIGTERM)
+        assert await client.closed_code() == 3001
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import signal
-import sys
 
 import pytest
-from server_helpers import SECRET, RawClient, token
+from server_helpers import SECRET, serve_until_sigterm
 
 from reactive_aiops.cli import serve as cli
 
@@ -34,24 +30,7 @@ def test_arguments_and_environment_make_the_config(monkeypatch: pytest.MonkeyPat
 
 @pytest.mark.asyncio
 async def test_serve_runs_until_sigterm_and_clients_get_3001() -> None:
-    env = {**os.environ, "REACTIVE_AIOPS_TOKEN_SECRET": SECRET}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "reactive_aiops", "serve", "--port", "0", "--log-level", "WARNING",
-        env=env, stdout=asyncio.subprocess.PIPE)
-    try:
-        assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
-        url = line.strip().rsplit(" ", 1)[-1]
-        assert url.startswith("ws://127.0.0.1:")
-        client = await RawClient.open(url)
-        assert "connect" in await client.connect(token())
-        proc.send_signal(signal.SIGTERM)
-        assert await client.closed_code() == 3001
-        assert await asyncio.wait_for(proc.wait(), 20) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    await serve_until_sigterm()
 
 
 def test_redis_url_without_the_redis_extra_is_a_usage_error(

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 import sys
 
 import pytest
-from server_helpers import SECRET, RawClient, token
+from server_helpers import serve_until_sigterm
 
 from reactive_aiops import _loop
 from reactive_aiops.cli import build_parser
@@ -86,21 +84,4 @@ def test_dashboard_headless_on_uvloop(capsys: pytest.CaptureFixture[str]) -> Non
 @pytest.mark.asyncio
 async def test_serve_on_uvloop_serves_and_stops_on_sigterm() -> None:
     pytest.importorskip("uvloop")
-    env = {**os.environ, "REACTIVE_AIOPS_TOKEN_SECRET": SECRET}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "reactive_aiops", "serve", "--port", "0", "--log-level", "WARNING",
-        "--no-simulation", "--loop", "uvloop", env=env, stdout=asyncio.subprocess.PIPE)
-    try:
-        assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
-        url = line.strip().rsplit(" ", 1)[-1]
-        assert url.startswith("ws://127.0.0.1:")
-        client = await RawClient.open(url)
-        assert "connect" in await client.connect(token())
-        proc.send_signal(signal.SIGTERM)
-        assert await client.closed_code() == 3001
-        assert await asyncio.wait_for(proc.wait(), 20) == 0
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    await serve_until_sigterm("--no-simulation", "--loop", "uvloop")
