@@ -21,13 +21,13 @@ from redis_helpers import (
     figure,
     node_config,
     node_process,
+    two_nodes,
     wait_until,
 )
 from reliability_helpers import SECRET, fast_config, token
 
 from reactive_aiops.net.client import WebSocketManager
 from reactive_aiops.protocol.errors import ReplyError
-from reactive_aiops.server.app import serve_embedded
 from reactive_aiops.server.broker import Publication
 from reactive_aiops.server.config import SimulationConfig
 from reactive_aiops.server.engine import Fenced
@@ -107,9 +107,7 @@ async def test_closing_the_leading_node_hands_the_source_over_within_5_s(
         redis_server: RedisServer) -> None:
     url = redis_server.url
     sim = SimulationConfig.storm(200, seed=7)
-    async with observing(url) as observer, serve_embedded(
-            node_config(url, simulation=sim)) as a, serve_embedded(
-            node_config(url, simulation=sim)) as b:
+    async with observing(url) as observer, two_nodes(url, simulation=sim) as (a, b):
         await wait_until(lambda: len(observer.created_anomalies()) >= 3, within=15,
                          what="the source creating anomalies")
         assert a.source is not None
@@ -214,9 +212,7 @@ async def test_redis_restarted_empty_reuses_no_fencing_token_and_no_anomaly_id(
     # holding the old one through the fence, and the ids it names anomalies with would repeat
     url = redis_server.url
     sim = SimulationConfig.storm(200, seed=7)
-    async with observing(url) as observer, serve_embedded(
-            node_config(url, simulation=sim)) as a, serve_embedded(
-            node_config(url, simulation=sim)) as b:
+    async with observing(url) as observer, two_nodes(url, simulation=sim) as (a, b):
         sources = [a.source, b.source]
 
         def fences() -> set[int]:
@@ -249,9 +245,7 @@ async def test_a_source_restarted_after_a_redis_outage_creates_no_anomaly_id_twi
     # merge the new episode into the old anomaly)
     url = redis_aof.url
     sim = SimulationConfig.storm(200, seed=7)
-    async with observing(url) as observer, serve_embedded(
-            node_config(url, simulation=sim)) as a, serve_embedded(
-            node_config(url, simulation=sim)) as b:
+    async with observing(url) as observer, two_nodes(url, simulation=sim) as (a, b):
         await wait_until(lambda: len(observer.created_anomalies()) >= 3, within=15,
                          what="the source creating anomalies")
         before = len(observer.created_anomalies())
@@ -277,9 +271,7 @@ async def test_operator_commands_on_another_node_are_never_undone_by_the_source(
         redis_server: RedisServer) -> None:
     url = redis_server.url
     sim = SimulationConfig.storm(300, seed=5)
-    async with observing(url) as observer, serve_embedded(
-            node_config(url, simulation=sim)) as a, serve_embedded(
-            node_config(url, simulation=sim)) as b:
+    async with observing(url) as observer, two_nodes(url, simulation=sim) as (a, b):
         await wait_until(lambda: bool(a.source and a.source.leading)
                          or bool(b.source and b.source.leading), within=10, what="a leader")
         follower = b if a.source and a.source.leading else a

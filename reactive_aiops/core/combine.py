@@ -92,18 +92,13 @@ def combine_reducers(
     if not reducers:
         raise ValueError("combine_reducers needs at least one slice reducer")
     items = tuple(reducers.items())
-    router = ActionRouter([reducer for _, reducer in items])
-    # The slices each action type reaches, as (name, reducer) pairs; filled per type on first use.
-    plans: dict[type[Any], tuple[tuple[str, SliceReducer], ...]] = {}
-
-    def plan_of(kind: type[Any]) -> tuple[tuple[str, SliceReducer], ...]:
-        plan = tuple(items[i] for i in router.plan(kind))
-        if len(plans) < 4096:
-            plans[kind] = plan
-        return plan
+    # The (name, reducer) pairs each action type reaches; the hot paths read router.plans first.
+    router = ActionRouter(items, operator.itemgetter(1))
+    plans = router.plans
+    plan_of = router.plan
 
     def items_for(actions: Sequence[object]) -> tuple[tuple[str, SliceReducer], ...]:
-        return tuple(items[i] for i in router.plan_many(set(map(type, actions))))
+        return router.plan_many(set(map(type, actions)))
 
     if state_class is None:
 
