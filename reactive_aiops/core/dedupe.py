@@ -310,7 +310,11 @@ def _dispatch_batch(batch: Batch, seen: Deduplicator, next_: Dispatch) -> Any:
     return result
 
 
-@handles(DuplicateDropped, UnknownEvent, MalformedEvent)
+#: What the dedupe counters react to: the slice reducer's declaration and the enhancer's filter.
+_STATS_ACTIONS = (DuplicateDropped, UnknownEvent, MalformedEvent)
+
+
+@handles(*_STATS_ACTIONS)
 def dedupe_stats_reducer(stats: DedupeStats | None, act: object) -> DedupeStats:
     """The ``dedupe`` slice as a slice reducer: counts :class:`DuplicateDropped`,
     ``UnknownEvent`` and ``MalformedEvent``; any other action returns ``stats`` itself.
@@ -349,7 +353,7 @@ def dedupe_stats(
 
     def enhanced(state: Any, act: object) -> Any:
         state = reducer(state, act)
-        if not isinstance(act, (DuplicateDropped, *_COUNTED)):
+        if not isinstance(act, _STATS_ACTIONS):
             return state
         stats = _get(state, field)
         counted = dedupe_stats_reducer(stats, act)
