@@ -76,15 +76,16 @@ class RebaseEngine:
             journal = self.lens.get(state)
         kind = type(act)
         if kind not in _JOURNAL_TYPES:  # the hot path: a server event or any other action
-            if not journal.steps:
-                # _server's answer when nothing is pending and the action carries no command
-                # id (a live event of another client, or no event at all), without its call.
-                meta = getattr(act, "meta", None)
-                if meta is None or (
-                    type(meta) is EventMeta and (meta.command_id is None or kind in _UNDECODED)
-                ):
-                    return self.inner(state, act)
-            return self._server(state, journal, act)
+            # _echo_id, inline for the usual case (this runs once per server event)
+            meta = getattr(act, "meta", None)
+            if type(meta) is EventMeta:
+                cid = None if kind in _UNDECODED else meta.command_id
+            else:
+                cid = None if meta is None else _echo_id(act)
+            if cid is None and not journal.steps:
+                # Nothing pending, nothing to confirm: the inner reducer alone, without a call.
+                return self.inner(state, act)
+            return self._server(state, journal, act, cid)
         if isinstance(act, Optimistic):
             return self._begin(state, journal, act)
         if isinstance(act, TransactionCommitted):
@@ -221,13 +222,10 @@ class RebaseEngine:
             state = self._revert(state, new_journal, {oldest}, OVERFLOW, journal.clock)
         return state
 
-    def _server(self, state: Any, journal: OptimisticJournal, act: object) -> Any:
-        # _echo_id, inline for the usual case (this runs once per server event)
-        meta = getattr(act, "meta", None)
-        if type(meta) is EventMeta:
-            cid = None if type(act) in _UNDECODED else meta.command_id
-        else:
-            cid = None if meta is None else _echo_id(act)
+    def _server(
+        self, state: Any, journal: OptimisticJournal, act: object, cid: str | None
+    ) -> Any:
+        """A server event or any other plain action; ``cid`` is its ``_echo_id``."""
         if cid is not None:
             if journal.pending(cid) is not None:
                 # The echo is the server's own record of the change: it confirms the transaction.
