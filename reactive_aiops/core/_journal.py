@@ -213,5 +213,12 @@ class FieldLens:
         return attrs.evolve(state, **{self.field: journal})
 
 
+def attribute_of(lens: Lens) -> str:
+    """The attribute a hot path may read the journal from with ``getattr(state, name, None)``
+    before asking ``lens`` (when the result is not an :class:`OptimisticJournal`): a
+    :class:`FieldLens`'s field, else a name no object has (``getattr`` then gives None)."""
+    return lens.field if type(lens) is FieldLens else "-"
+
+
 #: ``reducer(state, action) -> state`` as the enhancer sees it.
 Reducer = Callable[[Any, object], Any]

@@ -17,7 +17,6 @@ from reactive_aiops.core._journal import (
     OVERFLOW,
     TIMEOUT,
     ExpireTransactions,
-    FieldLens,
     Lens,
     Optimistic,
     OptimisticJournal,
@@ -28,6 +27,7 @@ from reactive_aiops.core._journal import (
     RevertPending,
     TransactionCommitted,
     TransactionReverted,
+    attribute_of,
 )
 from reactive_aiops.core.batching import fold, reduce_all
 from reactive_aiops.core.events import (
@@ -60,7 +60,7 @@ class RebaseEngine:
         self.lens = lens
         # The journal's field, read with getattr on the hot path (a FieldLens's own get is a
         # Python call); any other lens is always asked.
-        self._field = lens.field if type(lens) is FieldLens else _NO_FIELD
+        self._field = attribute_of(lens)
         self.ttl = ttl
         self.max_pending = max_pending
         self.keep_reverted = keep_reverted
@@ -321,8 +321,6 @@ class RebaseEngine:
 
 _UNDECODED = (ServerEvent, UnknownEvent, MalformedEvent)
 
-#: Not an identifier, so never an attribute: ``getattr(state, _NO_FIELD, None)`` is None.
-_NO_FIELD = "-"
 
 
 def _echo_id(act: object) -> str | None:

@@ -62,6 +62,7 @@ from reactive_aiops.core._journal import (
     RevertPending,
     TransactionCommitted,
     TransactionReverted,
+    attribute_of,
 )
 from reactive_aiops.core._rebase import RebaseEngine
 from reactive_aiops.core.actions import Batch
@@ -142,7 +143,7 @@ def expire_transactions(
     """
     the_lens: Lens = lens if lens is not None else FieldLens(field)
     # Read with getattr on the hot path (once per dispatched event); any other lens is asked.
-    fast_field = the_lens.field if type(the_lens) is FieldLens else "-"
+    fast_field = attribute_of(the_lens)
 
     def middleware(api: StoreAPI[Any]) -> Callable[[Dispatch], Dispatch]:
         timer: abc.DisposableBase | None = None
