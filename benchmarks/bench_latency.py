@@ -207,8 +207,14 @@ def pipeline_receiver(fps: float | None) -> Receiver:
             store = session.store
             probe = LatencyProbe()
             listening = store.actions.subscribe(probe.on_action)
+            # Only the coalescing receiver is judged by frame slots; the others are not
+            # instrumented beyond the probe.
             slots = run.news_slots
-            changes = store.states.subscribe(lambda _state: slots.add(int(time.time() * FPS)))
+            changes = (
+                store.states.subscribe(lambda _state: slots.add(int(time.time() * FPS)))
+                if fps is not None
+                else None
+            )
             stream = select_per_frame(
                 store, select_anomalies_by_severity, fps=fps, scheduler=AsyncIOScheduler(loop)
             )
@@ -232,7 +238,8 @@ def pipeline_receiver(fps: float | None) -> Receiver:
                         run.progressed()
             finally:
                 listening.dispose()
-                changes.dispose()
+                if changes is not None:
+                    changes.dispose()
                 run.latencies = probe.samples
                 run.stages = (probe.to_reducer, probe.to_render)
 
