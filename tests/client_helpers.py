@@ -252,3 +252,23 @@ class ScriptedServer:
                 await asyncio.sleep(self.ping)
                 if self.pinging:
                     await conn.ws.send(encode_replies([Ping()]))
+
+
+async def until(predicate: Callable[[], bool], what: str, wait: float = 10.0) -> None:
+    """Await a condition driven by real network events (bounded)."""
+    for _ in range(int(wait / 0.005)):
+        if predicate():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"timed out waiting for: {what}")
+
+
+def subscribed(manager: Any) -> list[str]:
+    """Channels a ``WebSocketManager`` gets (re)subscribed to, in order."""
+    from reactive_aiops.protocol import Subscribed
+
+    seen: list[str] = []
+    manager.events.subscribe(
+        lambda e: seen.append(e.channel) if isinstance(e, Subscribed) else None
+    )
+    return seen

@@ -3,11 +3,8 @@ heartbeat long before TCP notices, and the stream recovers losslessly afterwards
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 import pytest
-from client_helpers import ScriptedServer
+from client_helpers import ScriptedServer, until
 
 from reactive_aiops.core.connection import Status
 from reactive_aiops.net import WebSocketManager
@@ -15,15 +12,6 @@ from reactive_aiops.protocol import BackoffPolicy, ClientCode, ClientConfig
 from reactive_aiops.testing.clock import ManualClock
 from reactive_aiops.testing.proxy import FaultProxy
 from reactive_aiops.wire import Publication
-
-
-async def until(predicate: Callable[[], bool], what: str, wait: float = 10.0) -> None:
-    """Await a condition driven by real network events (bounded)."""
-    for _ in range(int(wait / 0.005)):
-        if predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"timed out waiting for: {what}")
 
 
 @pytest.mark.asyncio

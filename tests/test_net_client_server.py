@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from client_helpers import subscribed, until
 from server_helpers import anomaly_event, config, detector_event, token
 
 from reactive_aiops.core.connection import ResyncRequired, Status
 from reactive_aiops.net import WebSocketManager
-from reactive_aiops.protocol import BackoffPolicy, ClientConfig, ReplyError, Subscribed
+from reactive_aiops.protocol import BackoffPolicy, ClientConfig, ReplyError
 from reactive_aiops.server.app import serve_embedded
 from reactive_aiops.wire import Publication, decode_event, rpc_request_data
 
 FAST = ClientConfig(backoff=BackoffPolicy(initial=0.05, maximum=0.2))
-
-
-def subscribed(manager: WebSocketManager) -> list[str]:
-    """Channels as they get (re)subscribed, in order."""
-    seen: list[str] = []
-    manager.events.subscribe(
-        lambda e: seen.append(e.channel) if isinstance(e, Subscribed) else None
-    )
-    return seen
-
-
-async def until(predicate: Callable[[], bool], what: str, wait: float = 10.0) -> None:
-    """Await a condition driven by real network events (bounded)."""
-    for _ in range(int(wait / 0.005)):
-        if predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"timed out waiting for: {what}")
 
 
 @pytest.mark.asyncio

@@ -6,11 +6,15 @@ the injected clock to the sans-I/O protocol, sends what it asks, and turns its e
 futures and reactivex streams (see net.client_streams).
 
 Receive path and overload policy: frames are processed synchronously as they arrive and
-observers run inline, so the only buffer is websockets' receive queue (``max_queue`` frames of at
-most ``max_size`` characters each). If the application cannot keep up, websockets stops reading
-the socket, the server's bounded per-connection queue fills, and the server disconnects us
-(3008 "slow", reconnectable); we reconnect and recover from the last applied offset, or emit a
-resync. Memory never grows without bound; a slow consumer costs a reconnect, not an OOM.
+observers run inline. A text frame is handled in the socket's read callback itself, with no trip
+around the event loop (net.inline); what cannot be (a fragmented message, or the rest of a read
+that took over ``YIELD_EVERY``) waits in websockets' receive queue (``max_queue`` frames of at
+most ``max_size`` characters each), the only buffer, and is read in order by the receive loop,
+which yields to the event loop every ``YIELD_EVERY``. If the application cannot keep up,
+websockets stops reading the socket, the server's bounded per-connection queue fills, and the
+server disconnects us (3008 "slow", reconnectable); we reconnect and recover from the last
+applied offset, or emit a resync. Memory never grows without bound; a slow consumer costs a
+reconnect, not an OOM.
 An observer that raises is logged (logger ``reactive_aiops.net.client``) and delivery goes on.
 """
 
@@ -46,6 +50,7 @@ from reactive_aiops.net.endpoints import (
     close_socket,
     open_failure,
 )
+from reactive_aiops.net.inline import InlineConnection
 from reactive_aiops.protocol import (
     ClientCode,
     ClientConfig,
@@ -141,7 +146,7 @@ class WebSocketManager:
         self._wake = asyncio.Event()
         self._outgoing: deque[str] = deque()
         self._outgoing_ready = asyncio.Event()
-        self._ws: ClientConnection | None = None
+        self._ws: InlineConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._connected = asyncio.Event()
@@ -384,19 +389,8 @@ class WebSocketManager:
         try:
             protocol.transport_opened(self._clock())
             self._process()
-            yielded = time.perf_counter()
-            async for message in ws:
-                if isinstance(message, bytes):
-                    message = "binary frame"  # decodes as bad JSON: a protocol error
-                protocol.receive_text(message, self._clock())
-                self._process()
-                # While frames are queued, receiving them never suspends, so under a flood
-                # nothing else on the loop (frame timers, the UI's consumers) would run until
-                # the queue drained. Give the loop a turn every few milliseconds of it.
-                now = time.perf_counter()
-                if now - yielded >= YIELD_EVERY:
-                    await asyncio.sleep(0)
-                    yielded = time.perf_counter()
+            # Most text frames are handled in the socket's read callback (net.inline).
+            await ws.deliver(self._receive_text, self._receive_binary, budget=YIELD_EVERY)
             code, reason = close_info(ws)
         except ConnectionClosed:
             code, reason = close_info(ws)
@@ -411,6 +405,13 @@ class WebSocketManager:
         endpoints.closed(code)
         protocol.transport_closed(self._clock(), code, reason)
         self._process()
+
+    def _receive_text(self, text: str) -> None:
+        self._protocol.receive_text(text, self._clock())
+        self._process()
+
+    def _receive_binary(self, _data: bytes) -> None:
+        self._receive_text("binary frame")  # decodes as bad JSON: a protocol error
 
     async def _write(self, ws: ClientConnection) -> None:
         while True:

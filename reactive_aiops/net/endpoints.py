@@ -26,6 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus, InvalidURI
 
 from reactive_aiops.net.client_streams import describe
+from reactive_aiops.net.inline import InlineConnection
 from reactive_aiops.protocol import ClientCode, CloseTransport
 
 __all__ = [
@@ -102,15 +103,17 @@ class Endpoints:
         open_timeout: float,
         close_timeout: float,
         headers: Mapping[str, str],
-    ) -> ClientConnection:
-        """Open a socket to :attr:`current` (websockets' exceptions propagate)."""
+    ) -> InlineConnection:
+        """Open a socket to :attr:`current` (websockets' exceptions propagate); text messages
+        are queued for ``recv()`` until the caller sets the connection's ``on_text``."""
         url = self.current
         options: dict[str, Any] = {}
         tls = self.tls_for(url)
         if tls is not None:
             options["ssl"] = tls
-        return await connect(
+        ws = await connect(
             url,
+            create_connection=InlineConnection,
             compression=None,
             max_size=max_size,
             max_queue=max_queue,
@@ -121,6 +124,8 @@ class Endpoints:
             additional_headers=dict(headers) or None,
             **options,
         )
+        assert isinstance(ws, InlineConnection)
+        return ws
 
     def failed(self) -> bool:
         """The attempt on :attr:`current` failed: move on. True when the next endpoint is
