@@ -17,6 +17,7 @@ gives the event loop a turn; the queue's high-water mark then pauses reading, as
 from __future__ import annotations
 
 import asyncio
+import collections
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,7 @@ class InlineConnection(ClientConnection):
     inline_messages: int = 0
     _read_began: float = 0.0
     _failure: Exception | None = None
+    _pending: collections.deque[Any] | None = None
 
     async def deliver(
         self,
@@ -59,7 +61,12 @@ class InlineConnection(ClientConnection):
         raises ``ConnectionClosed`` after an abnormal one, and what a callback raised (the
         connection is aborted then, and nothing after that message is handed over)."""
         self.budget = budget
-        self.on_text = on_text
+        # websockets' queue of received frames; were it ever to move (it is not public API),
+        # nothing is taken inline and everything goes through recv() as before
+        pending = getattr(getattr(self.recv_messages, "frames", None), "queue", None)
+        if isinstance(pending, collections.deque):
+            self._pending = pending
+            self.on_text = on_text
         try:
             yielded = time.perf_counter()
             async for message in self:
@@ -95,7 +102,7 @@ class InlineConnection(ClientConnection):
             and type(event) is Frame
             and event.opcode is _TEXT
             and event.fin
-            and not self.recv_messages.frames.queue
+            and not self._pending
             and time.perf_counter() - self._read_began < self.budget
         ):
             try:
