@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from reactive_aiops.aiops.event_table import aiops_converter
 from reactive_aiops.aiops.models import Anomaly, Detector, SystemHealth
 from reactive_aiops.server.broker import Broker, Publication
 from reactive_aiops.server.config import SimulationConfig
 from reactive_aiops.server.simulation import Simulator
-from reactive_aiops.server.state import AiopsState, DetectorRecord
+from reactive_aiops.server.state import AiopsState, AnomalyRecord, DetectorRecord, HealthRecord
 from reactive_aiops.wire.events import decode_event
 
 
@@ -59,3 +63,20 @@ def test_everything_the_simulation_publishes_structures_into_the_domain_models()
         converter.structure(event.data, models[event.type])
         seen.add(event.type)
     assert seen == set(models)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_each_record_payload_is_attrs_asdict_in_field_order(data: st.DataObject) -> None:
+    """The hand-written payloads stay in step with the fields (a new field must appear)."""
+    by_type: dict[str, st.SearchStrategy[Any]] = {
+        "str": st.text(max_size=5), "float": st.floats(allow_nan=False), "int": st.integers(),
+    }
+    by_type["str | None"] = st.none() | by_type["str"]
+    by_type["float | None"] = st.none() | by_type["float"]
+    for cls in (DetectorRecord, AnomalyRecord, HealthRecord):
+        fields = attrs.fields(cls)
+        record = cls(*(data.draw(by_type[str(field.type)]) for field in fields))
+        payload = record.payload()
+        assert payload == attrs.asdict(record)
+        assert list(payload) == [field.name for field in attrs.fields(cls)]
