@@ -580,6 +580,8 @@ def test_publication_encode_fast_path_matches_the_converter_path(
     encoded = wire.encode_reply(push)
     assert json.loads(encoded) == json.loads(via_converter)
     assert decode_replies(encoded) == [push]
+    if not tags:  # the server's per-publication frame: no tags, no info
+        assert wire.encode_publication_push(channel, data, offset) == encoded
 
 
 def test_non_finite_floats_are_encoded_as_null_not_as_invalid_json() -> None:

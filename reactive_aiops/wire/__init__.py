@@ -19,6 +19,7 @@ from reactive_aiops.wire.codec import (
     decode_raw_data,
     decode_replies,
     encode_commands,
+    encode_publication_push,
     encode_replies,
     encode_reply,
 )
@@ -179,6 +180,7 @@ __all__ = [
     "detector_channel",
     "encode_commands",
     "encode_event",
+    "encode_publication_push",
     "encode_replies",
     "encode_reply",
     "is_reconnectable",

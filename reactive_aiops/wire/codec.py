@@ -480,3 +480,12 @@ def encode_replies(messages: Iterable[ServerMessage]) -> str:
 def encode_reply(message: ServerMessage) -> str:
     """Encode one server message (e.g. a publication push to fan out to many sockets)."""
     return _join((_server_obj(message),))
+
+
+def encode_publication_push(channel: str, data: Any, offset: int) -> str:
+    """``encode_reply(Push(channel, Publication(data=data, offset=offset)))`` without building
+    the two message objects: the server encodes one such frame per publication."""
+    pub: dict[str, Any] = {} if data is None else {"data": data}
+    if offset:
+        pub["offset"] = offset
+    return _dumps({"push": {"channel": channel, "pub": pub} if channel else {"pub": pub}})

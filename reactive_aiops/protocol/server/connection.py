@@ -32,7 +32,12 @@ from reactive_aiops.protocol.server.replies import (
     join_frames,
     subscribe_reply,
 )
-from reactive_aiops.wire.codec import decode_commands, encode_replies, encode_reply
+from reactive_aiops.wire.codec import (
+    decode_commands,
+    encode_publication_push,
+    encode_replies,
+    encode_reply,
+)
 from reactive_aiops.wire.codes import DisconnectCode, ErrorCode, UnsubscribeCode
 from reactive_aiops.wire.errors import ProtocolError
 from reactive_aiops.wire.integers import find_unsafe_integer
@@ -45,7 +50,6 @@ from reactive_aiops.wire.messages import (
     HistoryRequest,
     Ping,
     Pong,
-    Publication,
     PublishRequest,
     Push,
     RefreshRequest,
@@ -231,8 +235,8 @@ class ServerConnection:
         self.positions[channel] = (epoch, publication.offset)
         frame = publication.frame
         if frame is None:
-            frame = publication.frame = encode_reply(
-                Push(channel, Publication(data=publication.data, offset=publication.offset))
+            frame = publication.frame = encode_publication_push(
+                channel, publication.data, publication.offset
             )
         self._push_raw(frame)
 
