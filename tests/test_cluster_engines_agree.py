@@ -22,7 +22,10 @@ OPERATOR = Claims(sub="olga", exp=1e12, roles=frozenset({"operator"}))
 CHANNELS = ("anomalies", "detectors", "detectors:d1", "health")
 
 
-def _anomaly(aid: str, version: int, state: str) -> dict[str, Any]:
+def _anomaly(aid: str, version: int, state: str, sparse: bool) -> dict[str, Any]:
+    if sparse:  # optional fields left out and integral numbers as ints: stored filled in
+        return {"id": aid, "detector_id": "d1", "metric": "cpu", "severity": "high", "score": 9,
+                "value": 97, "started_at": 1, "state": state, "version": version}
     return {"id": aid, "detector_id": "d1", "metric": "cpu", "severity": "high", "score": 9.5,
             "value": 97.0, "started_at": 1.0, "state": state, "version": version,
             "updated_at": 1.0, "resolved_at": 2.0 if state == "resolved" else None,
@@ -30,9 +33,10 @@ def _anomaly(aid: str, version: int, state: str) -> dict[str, Any]:
 
 
 publishes = st.one_of(
-    st.builds(lambda aid, v, state: ("anomalies", "anomaly.upserted", _anomaly(aid, v, state)),
-              st.sampled_from(["a1", "a2"]), st.integers(1, 4),
-              st.sampled_from(["open", "acknowledged", "resolved"])),
+    st.builds(lambda aid, v, state, sparse: (
+        "anomalies", "anomaly.upserted", _anomaly(aid, v, state, sparse)),
+        st.sampled_from(["a1", "a2"]), st.integers(1, 4),
+        st.sampled_from(["open", "acknowledged", "resolved"]), st.booleans()),
     st.builds(lambda did, channel, v, status: (
         channel if did == "d1" else "detectors", "detector.upserted",
         {"id": did, "name": did, "metric": "cpu", "status": status, "updated_at": 1.0,

@@ -41,7 +41,7 @@ from reactive_aiops.server.engine import (
     unavailable,
 )
 from reactive_aiops.server.memory import MemoryEngine
-from reactive_aiops.server.state import AiopsState, record_from
+from reactive_aiops.server.state import AiopsState
 from reactive_aiops.wire.codes import ERROR_MESSAGES, TEMPORARY_ERRORS
 from reactive_aiops.wire.events import (
     ANOMALY_UPSERTED,
@@ -266,7 +266,8 @@ class ServerCore:
     def validate(self, channel: str, event: EventEnvelope | object) -> tuple[
             dict[str, Any], Record | None]:
         """Check an event envelope for ``channel``: the publication data (``ts`` set to now)
-        and the entity it records, if any. Raises ``PublishError`` (code 400/404)."""
+        and the entity it records, if any (its checked payload: the engine stores the full
+        record, defaults filled in). Raises ``PublishError`` (code 400/404)."""
         if not isinstance(channel, str) or not self.channel_exists(channel):
             raise PublishError(404, "unknown channel")
         try:
@@ -291,9 +292,6 @@ class ServerCore:
             raise PublishError(400, f"{envelope.type} belongs on {expected}")
         else:
             record = ("anomaly", data) if envelope.type == ANOMALY_UPSERTED else ("health", data)
-        if record is not None:
-            # the stored state is the full contract record, defaults filled in
-            record = (record[0], record_from(*record).payload())
         return encode_event(envelope, ts=self.clock()), record
 
     def publish(self, channel: str, event: EventEnvelope | object) -> Publication:

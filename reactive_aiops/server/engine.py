@@ -86,7 +86,8 @@ class Subscriber(Protocol):
     def deliver(self, publication: Any, epoch: str) -> None: ...
 
 
-#: An entity kind and its contract payload (recorded as the engine's current state).
+#: An entity kind and its checked contract payload, recorded as the engine's current state (the
+#: engine fills in the defaults of absent optional fields: ``state.record_from``).
 Record = tuple[str, dict[str, Any]]
 
 

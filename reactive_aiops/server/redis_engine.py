@@ -49,6 +49,7 @@ from reactive_aiops.server.engine import (
 )
 from reactive_aiops.server.memory import IDEMPOTENCY_TTL
 from reactive_aiops.server.redis_commands import apply_command
+from reactive_aiops.server.state import record_from
 from reactive_aiops.wire.messages import Error
 
 T = TypeVar("T")
@@ -426,6 +427,8 @@ class RedisEngine:
     async def publish(self, channel: str, data: dict[str, Any], *, record: Record | None = None,
                       idempotency_key: str | None = None) -> PublishResult:
         """Append ``data`` (and store ``record``) atomically; idempotent per key."""
+        if record is not None:  # stored as the full record, defaults filled in
+            record = (record[0], record_from(*record).payload())
         reply = await self.emit([(channel, data, idempotency_key)], record=record)
         if reply[0] == "dup":
             offset, _, epoch = reply[1].partition(":")
