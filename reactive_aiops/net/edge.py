@@ -27,9 +27,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import msgspec
 
 from reactive_aiops.aiops.event_table import action_with_meta, converts_with_msgspec
+from reactive_aiops.core._fastinit import fast_constructor
 from reactive_aiops.core.events import EventMeta, EventTable, MalformedEvent, ServerEvent
 from reactive_aiops.wire import Publication
 from reactive_aiops.wire.events import ENVELOPE_VERSION, EventError, decode_event
@@ -71,11 +73,27 @@ class _EventType(msgspec.Struct):
 
 _peek_type = msgspec.json.Decoder(_EventType).decode
 
-#: (event type, decode the raw envelope, build the action, the action class if build is
-#: exactly ``cls(payload, meta=meta)``)
+#: (event type, decode the raw envelope, the route's build, ``make(payload, meta)``: build
+#: itself, or the action class's fast constructor where build is exactly
+#: ``cls(payload, meta=meta)``)
 _RawCompiled = tuple[
-    str, Callable[[msgspec.Raw], Any], Callable[[Any, EventMeta], object], type[Any] | None
+    str, Callable[[msgspec.Raw], Any], Callable[[Any, EventMeta], object],
+    Callable[[Any, EventMeta], object],
 ]
+
+#: ``EventMeta`` from its eight fields, positionally, without attrs' ``__init__`` (a quarter of
+#: its cost, once per live event; the very same frozen object: core._fastinit).
+_new_meta: Callable[..., EventMeta] = fast_constructor(EventMeta) or EventMeta
+
+
+def _fast_build(build: Callable[[Any, EventMeta], object]) -> Callable[[Any, EventMeta], object]:
+    """``build`` itself, or the action class's fast constructor when ``build(payload, meta)`` is
+    exactly ``cls(payload, meta=meta)`` and the class's fields are just those two."""
+    cls = action_with_meta(build)
+    if cls is None or [f.name for f in attrs.fields(cls)][1:] != ["meta"]:
+        return build
+    fast = fast_constructor(cls)
+    return build if fast is None else fast
 
 
 class EdgeDecoder:
@@ -150,15 +168,11 @@ class EdgeDecoder:
                 return None
         if env.v != ENVELOPE_VERSION:
             return None
-        meta = EventMeta(
+        meta = _new_meta(
             channel, env.type, 1, env.id, offset or None, epoch or None, env.command_id, env.ts
         )
-        cls = compiled[3]  # type: ignore[index]
         try:
-            if cls is not None:
-                act: object = cls(env.data, meta=meta)
-                return act
-            return compiled[2](env.data, meta)  # type: ignore[index]
+            return compiled[3](env.data, meta)  # type: ignore[index]
         except _REFUSED:
             return None
 
@@ -196,9 +210,8 @@ class EdgeDecoder:
             struct = _envelope_struct(route.payload, raw=True)
             if struct is not None:
                 decode = msgspec.json.Decoder(struct).decode
-                # the action class itself where that is all the builder does: one frame less
-                cls = action_with_meta(route.build)
-                compiled = (event_type, decode, route.build, cls)
+                # the action class's fast constructor where that is all the builder does
+                compiled = (event_type, decode, route.build, _fast_build(route.build))
         if len(self._raw_compiled) >= _MAX_COMPILED:
             self._raw_compiled.clear()
         self._raw_compiled[key] = compiled

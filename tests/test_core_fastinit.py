@@ -1,0 +1,137 @@
+"""``core._fastinit.fast_constructor``: the objects it builds are the attrs class's own, in every
+way a user (or the action log) can look at them, and it refuses classes whose ``__init__`` does
+more than store its arguments."""
+
+from __future__ import annotations
+
+import pickle
+import weakref
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reactive_aiops.aiops.actions import AnomalyUpserted, DetectorUpserted, HealthUpdated
+from reactive_aiops.aiops.models import Anomaly, AnomalyState, Severity
+from reactive_aiops.core._fastinit import fast_constructor
+from reactive_aiops.core.actionlog import encode_action
+from reactive_aiops.core.events import EventMeta
+
+_text = st.text(max_size=12)
+_opt_text = st.none() | _text
+_metas = st.tuples(
+    _text,
+    _text,
+    st.integers(-5, 5),
+    _opt_text,
+    st.none() | st.integers(0, 2**63),
+    _opt_text,
+    _opt_text,
+    st.none() | st.floats(allow_nan=False),
+)
+
+
+def _same(fast: Any, slow: Any) -> None:
+    assert type(fast) is type(slow)
+    assert fast == slow
+    assert hash(fast) == hash(slow)
+    assert repr(fast) == repr(slow)
+    assert attrs.asdict(fast, recurse=False) == attrs.asdict(slow, recurse=False)
+    assert pickle.loads(pickle.dumps(fast)) == slow
+
+
+@given(_metas)
+def test_event_meta_built_fast_is_the_same_object(fields: tuple[Any, ...]) -> None:
+    build = fast_constructor(EventMeta)
+    assert build is not None
+    meta = build(*fields)
+    _same(meta, EventMeta(*fields))
+    assert attrs.evolve(meta, channel="other") == attrs.evolve(EventMeta(*fields), channel="other")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        meta.channel = "x"
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        del meta.offset
+    assert weakref.ref(meta)() is meta
+
+
+@given(_metas, st.integers(0, 9), st.sampled_from(list(Severity)))
+def test_action_built_fast_is_the_same_object(
+    fields: tuple[Any, ...], version: int, severity: Severity
+) -> None:
+    build = fast_constructor(AnomalyUpserted)
+    assert build is not None
+    meta = EventMeta(*fields)
+    anomaly = Anomaly("a1", "d1", "cpu", severity, 0.5, 1.0, 2.0, AnomalyState.OPEN, version)
+    for fast, slow in (
+        (build(anomaly, meta), AnomalyUpserted(anomaly, meta=meta)),
+        (build(anomaly, None), AnomalyUpserted(anomaly)),
+    ):
+        _same(fast, slow)
+        assert encode_action(fast) == encode_action(slow)  # the action log's line, byte for byte
+
+
+def test_the_aiops_upsert_actions_qualify() -> None:
+    for cls in (AnomalyUpserted, DetectorUpserted, HealthUpdated):
+        assert fast_constructor(cls) is not None
+
+
+@attrs.frozen
+class _Validated:
+    a: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+
+@attrs.frozen
+class _Converted:
+    a: int = attrs.field(converter=int)
+
+
+@attrs.frozen
+class _PostInit:
+    a: int
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "a", self.a + 1)
+
+
+@attrs.frozen(init=False)
+class _OwnInit:
+    a: int
+
+    def __init__(self, a: int) -> None:
+        object.__setattr__(self, "a", a * 2)
+
+
+@attrs.frozen(cache_hash=True)
+class _CachedHash:
+    a: int
+
+
+@attrs.frozen(slots=False)
+class _DictClass:
+    a: int
+
+
+@attrs.frozen
+class _Base:
+    a: int
+
+
+@attrs.frozen
+class _Sub(_Base):
+    b: int
+
+
+@attrs.frozen
+class _NoInitField:
+    a: int
+    b: int = attrs.field(init=False, default=0)
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [_Validated, _Converted, _PostInit, _OwnInit, _CachedHash, _DictClass, _Sub, _NoInitField, int],
+)
+def test_refuses_classes_whose_init_does_more(cls: type[Any]) -> None:
+    assert fast_constructor(cls) is None
