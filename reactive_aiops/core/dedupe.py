@@ -168,6 +168,7 @@ class Deduplicator:
         channels = self._channels
         ids = self._ids
         window = self.window
+        full = self._full
         win: _Window | None = None
         win_channel: str | None = None
         for meta in metas:
@@ -189,10 +190,15 @@ class Deduplicator:
                     win_channel = channel
                 ahead = offset - win.high
                 if ahead > 0:
-                    win.mask = (win.mask << ahead) & self._full if ahead < window else 0
+                    # Shift the window and set bit 0 (this offset) in one pass over the mask
+                    # (``window`` bits: each operation copies it); the live case, the next
+                    # offset on a window with every offset delivered, leaves it as it is.
+                    if ahead >= window:
+                        win.mask = 1
+                    elif ahead != 1 or win.mask != full:
+                        win.mask = ((win.mask << ahead) | 1) & full
                     win.high = offset
-                    ahead = 0
-                if -ahead < window:
+                elif -ahead < window:
                     win.mask |= 1 << -ahead
             event_id = meta.event_id
             if event_id is not None and event_id not in ids:
