@@ -135,3 +135,41 @@ class _NoInitField:
 )
 def test_refuses_classes_whose_init_does_more(cls: type[Any]) -> None:
     assert fast_constructor(cls) is None
+
+
+@attrs.frozen
+class _Root:
+    a: int = 0
+    b: int = 0
+
+
+@attrs.frozen
+class _CheckedRoot:
+    a: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    b: int = 0
+
+
+def _slice(state: int | None, action: object) -> int:
+    return (state or 0) + action if isinstance(action, int) else (state or 0)
+
+
+def test_combined_root_is_rebuilt_as_evolve_would() -> None:
+    from reactive_aiops.core import combine_reducers
+
+    root = combine_reducers(_Root, a=_slice)
+    state = root(None, None)
+    after = root(state, 3)
+    assert type(after) is _Root
+    assert after == attrs.evolve(state, a=3)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        after.a = 1  # type: ignore[misc]
+
+
+def test_combined_root_with_a_validator_still_validates() -> None:
+    from reactive_aiops.core import combine_reducers
+
+    root = combine_reducers(_CheckedRoot, a=_slice)
+    state = root(None, None)
+    assert root(state, 2).a == 2
+    with pytest.raises(ValueError, match="must be >= 0"):
+        root(state, -5)
