@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from reactive_aiops.aiops.actions import AnomalyUpserted, DetectorUpserted, HealthUpdated
 from reactive_aiops.aiops.models import Anomaly, AnomalyState, Severity
-from reactive_aiops.core._fastinit import fast_constructor
+from reactive_aiops.aiops.state import AppState
+from reactive_aiops.core._fastinit import fast_constructor, fast_replacers
 from reactive_aiops.core.actionlog import encode_action
 from reactive_aiops.core.events import EventMeta
 
@@ -173,3 +174,25 @@ def test_combined_root_with_a_validator_still_validates() -> None:
     assert root(state, 2).a == 2
     with pytest.raises(ValueError, match="must be >= 0"):
         root(state, -5)
+
+
+@given(_metas, st.sampled_from([f.name for f in attrs.fields(EventMeta)]), st.integers())
+def test_replacing_one_field_is_evolve(fields: tuple[Any, ...], name: str, value: int) -> None:
+    replacers = fast_replacers(EventMeta)
+    assert replacers is not None
+    meta = EventMeta(*fields)
+    _same(replacers[name](meta, value), attrs.evolve(meta, **{name: value}))
+    assert meta == EventMeta(*fields)  # the original is untouched
+
+
+def test_the_app_state_has_replacers_and_refused_classes_none() -> None:
+    replacers = fast_replacers(AppState)
+    assert replacers is not None
+    assert set(replacers) == {f.name for f in attrs.fields(AppState)}
+    state = AppState()
+    after = replacers["health"](state, None)
+    assert after == state
+    assert after is not state
+    assert type(after) is AppState
+    for cls in (_Validated, _PostInit, _OwnInit, _CachedHash, _DictClass, _Sub, _NoInitField):
+        assert fast_replacers(cls) is None

@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["fast_constructor"]
+__all__ = ["fast_constructor", "fast_replacers"]
 
 
 def _own_slots(cls: type[Any]) -> set[str]:
@@ -63,15 +63,11 @@ def _plain(cls: type[Any]) -> bool:
     return _own_slots(cls) - {"__weakref__"} == {field.name for field in fields}
 
 
-def fast_constructor(cls: type[Any]) -> Callable[..., Any] | None:
-    """A function building an instance of the plain frozen attrs class ``cls`` from all its
-    fields, positionally (see the module doc), or ``None`` when ``cls`` is not such a class."""
-    if not _plain(cls):
-        return None
-    names = [field.name for field in attrs.fields(cls)]
-    # Not frozen: the attrs class's own __setattr__/__delattr__ replaced by object's, so that
-    # CPython sets the slots directly (both must be replaced: they share one type slot).
-    builder = type(
+def _builder(cls: type[Any]) -> type[Any]:
+    """The private, not frozen subclass instances are filled in (see the module doc)."""
+    # Both of the attrs class's __setattr__ and __delattr__ replaced by object's: they share one
+    # type slot, and only then does CPython set the slots directly.
+    return type(
         f"_Building{cls.__name__}",
         (cls,),
         {
@@ -80,8 +76,13 @@ def fast_constructor(cls: type[Any]) -> Callable[..., Any] | None:
             "__delattr__": object.__delattr__,
         },
     )
-    params = ", ".join(f"a{i}" for i in range(len(names)))
-    body = "".join(f"    obj.{name} = a{i}\n" for i, name in enumerate(names))
+
+
+def _compile(cls: type[Any], builder: type[Any], params: str, values: list[str]) -> Any:
+    """``build(<params>)`` storing each field from its expression in ``values`` (in the
+    class's field order), then handing the instance to ``cls``."""
+    names = [field.name for field in attrs.fields(cls)]
+    body = "".join(f"    obj.{name} = {value}\n" for name, value in zip(names, values, strict=True))
     source = (
         f"def build({params}):\n"
         "    obj = new(builder)\n"
@@ -90,9 +91,19 @@ def fast_constructor(cls: type[Any]) -> Callable[..., Any] | None:
         "    return obj\n"
     )
     namespace: dict[str, Any] = {"new": object.__new__, "builder": builder, "cls": cls}
+    exec(compile(source, f"<fast constructor of {cls.__qualname__}>", "exec"), namespace)
+    return namespace["build"]
+
+
+def fast_constructor(cls: type[Any]) -> Callable[..., Any] | None:
+    """A function building an instance of the plain frozen attrs class ``cls`` from all its
+    fields, positionally (see the module doc), or ``None`` when ``cls`` is not such a class."""
+    if not _plain(cls):
+        return None
+    names = [field.name for field in attrs.fields(cls)]
+    params = [f"a{i}" for i in range(len(names))]
     try:
-        exec(compile(source, f"<fast constructor of {cls.__qualname__}>", "exec"), namespace)
-        build: Callable[..., Any] = namespace["build"]
+        build: Callable[..., Any] = _compile(cls, _builder(cls), ", ".join(params), params)
         # The trick relies on CPython's __class__ assignment rules: check it once.
         values = [object() for _ in names]
         probe = build(*values)
@@ -101,3 +112,26 @@ def fast_constructor(cls: type[Any]) -> Callable[..., Any] | None:
     except (TypeError, AttributeError):
         return None
     return build
+
+
+def fast_replacers(cls: type[Any]) -> dict[str, Callable[[Any, Any], Any]] | None:
+    """For each field of the plain frozen attrs class ``cls``, ``replace(instance, value)``:
+    ``attrs.evolve(instance, <field>=value)`` for an instance of ``cls`` itself, built as
+    :func:`fast_constructor` builds (each other field read from ``instance``). ``None`` when
+    ``cls`` is not such a class."""
+    if fast_constructor(cls) is None:
+        return None
+    names = [field.name for field in attrs.fields(cls)]
+    builder = _builder(cls)
+    replacers: dict[str, Callable[[Any, Any], Any]] = {}
+    try:
+        probe = cls(*[object() for _ in names])
+        for name in names:
+            values = ["value" if other == name else f"instance.{other}" for other in names]
+            replace = replacers[name] = _compile(cls, builder, "instance, value", values)
+            value = object()
+            if replace(probe, value) != attrs.evolve(probe, **{name: value}):
+                return None
+    except (TypeError, AttributeError):
+        return None
+    return replacers

@@ -9,7 +9,7 @@ from typing import Any, TypeVar, overload
 
 import attrs
 
-from reactive_aiops.core._fastinit import fast_constructor
+from reactive_aiops.core._fastinit import fast_constructor, fast_replacers
 from reactive_aiops.core.batching import fold, reduce_all, with_reduce_many
 from reactive_aiops.core.routing import ActionRouter
 
@@ -149,6 +149,9 @@ def combine_reducers(
     build: Callable[..., Any] = (fast_constructor(state_class) if positional else None) or (
         state_class
     )
+    # The same for the usual change of one slice: field name -> replace(root, slice), which
+    # reads the other fields itself (no tuple and list of every field in between).
+    replacers = fast_replacers(state_class)
 
     def rebuild(state: Any, changed: dict[str, Any]) -> Any:
         if read_all is not None and type(state) is state_class and changed.keys() <= index.keys():
@@ -171,6 +174,8 @@ def combine_reducers(
             after = reducer(before, action)
             if after is before:
                 return state
+            if replacers is not None and type(state) is state_class:
+                return replacers[name](state, after)
             position = index.get(name)
             if read_all is None or position is None or type(state) is not state_class:
                 return rebuild(state, {name: after})
