@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["fast_constructor", "fast_replacers"]
+__all__ = ["fast_constructor", "fast_copier", "fast_replacers"]
 
 
 def _own_slots(cls: type[Any]) -> set[str]:
@@ -37,13 +37,15 @@ def _own_slots(cls: type[Any]) -> set[str]:
     return slots
 
 
-def _plain(cls: type[Any]) -> bool:
-    """Whether ``cls``'s ``__init__`` only stores its arguments, one slot per field."""
+def _plain(cls: type[Any], *, post_init: bool = False) -> bool:
+    """Whether ``cls``'s ``__init__`` only stores its arguments, one slot per field (and then
+    calls ``__attrs_post_init__``, if ``post_init`` allows one)."""
     if not (isinstance(cls, type) and attrs.has(cls)):
         return False
     if cls.__mro__[1:] != (object,):
         return False  # attrs subclasses: fields and hooks of the base; not needed here
-    if any(hasattr(cls, hook) for hook in ("__attrs_pre_init__", "__attrs_post_init__")):
+    hooks = ("__attrs_pre_init__",) if post_init else ("__attrs_pre_init__", "__attrs_post_init__")
+    if any(hasattr(cls, hook) for hook in hooks):
         return False
     code = getattr(cls.__dict__.get("__init__"), "__code__", None)
     if code is None or not code.co_filename.startswith("<attrs generated"):
@@ -78,9 +80,12 @@ def _builder(cls: type[Any]) -> type[Any]:
     )
 
 
-def _compile(cls: type[Any], builder: type[Any], params: str, values: list[str]) -> Any:
+def _compile(
+    cls: type[Any], builder: type[Any], params: str, values: list[str], *, post_init: bool = False
+) -> Any:
     """``build(<params>)`` storing each field from its expression in ``values`` (in the
-    class's field order), then handing the instance to ``cls``."""
+    class's field order), then handing the instance to ``cls`` (and calling its
+    ``__attrs_post_init__`` when ``post_init``, as its ``__init__`` would)."""
     names = [field.name for field in attrs.fields(cls)]
     body = "".join(f"    obj.{name} = {value}\n" for name, value in zip(names, values, strict=True))
     source = (
@@ -88,6 +93,7 @@ def _compile(cls: type[Any], builder: type[Any], params: str, values: list[str])
         "    obj = new(builder)\n"
         f"{body}"
         "    obj.__class__ = cls\n"
+        f"{'    obj.__attrs_post_init__()' if post_init else ''}\n"
         "    return obj\n"
     )
     namespace: dict[str, Any] = {"new": object.__new__, "builder": builder, "cls": cls}
@@ -135,3 +141,30 @@ def fast_replacers(cls: type[Any]) -> dict[str, Callable[[Any, Any], Any]] | Non
     except (TypeError, AttributeError):
         return None
     return replacers
+
+
+def fast_copier(cls: type[Any]) -> Callable[[Any], Any] | None:
+    """``copy(source)``: an instance of the attrs class ``cls`` whose every field is read from
+    the attribute of the same name of ``source`` (a msgspec struct mirroring ``cls``, say),
+    built as :func:`fast_constructor` builds and then given to ``cls.__attrs_post_init__``
+    when it has one: ``cls(**{f: getattr(source, f) for f in fields})``. ``None`` when
+    ``cls.__init__`` does more than that (see the module doc; a post-init hook is allowed)."""
+    if not _plain(cls, post_init=True):
+        return None
+    names = [field.name for field in attrs.fields(cls)]
+    post_init = hasattr(cls, "__attrs_post_init__")
+    try:
+        copy: Callable[[Any], Any] = _compile(
+            cls, _builder(cls), "source", [f"source.{name}" for name in names],
+            post_init=post_init,
+        )
+        # The trick relies on CPython's __class__ assignment rules: check it once (without
+        # the hook, which may reject made-up values).
+        bare = _compile(cls, _builder(cls), "source", [f"source.{name}" for name in names])
+        values = {name: object() for name in names}
+        probe = bare(type("_Source", (), values))
+        if type(probe) is not cls or any(getattr(probe, n) is not v for n, v in values.items()):
+            return None
+    except (TypeError, AttributeError):
+        return None
+    return copy
