@@ -130,9 +130,18 @@ class _NoInitField:
     b: int = attrs.field(init=False, default=0)
 
 
+@attrs.define
+class _OwnSetattr:
+    a: int
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value * 2)
+
+
 @pytest.mark.parametrize(
     "cls",
-    [_Validated, _Converted, _PostInit, _OwnInit, _CachedHash, _DictClass, _Sub, _NoInitField, int],
+    [_Validated, _Converted, _PostInit, _OwnInit, _CachedHash, _DictClass, _Sub, _NoInitField,
+     _OwnSetattr, int],
 )
 def test_refuses_classes_whose_init_does_more(cls: type[Any]) -> None:
     assert fast_constructor(cls) is None

@@ -27,6 +27,16 @@ import attrs
 __all__ = ["fast_constructor", "fast_copier", "fast_replacers"]
 
 
+@attrs.frozen
+class _Frozen:
+    """A frozen attrs class, for the ``__setattr__`` attrs gives every frozen class."""
+
+
+#: ``__setattr__`` of a class whose __init__ may be bypassed: attrs' frozen one, or object's (a
+#: mutable attrs class without hooks). Anything else is the class's own, which __init__ runs.
+_PLAIN_SETATTRS = (_Frozen.__setattr__, object.__setattr__)
+
+
 def _own_slots(cls: type[Any]) -> set[str]:
     slots: set[str] = set()
     for klass in cls.__mro__[:-1]:  # object has none
@@ -46,6 +56,8 @@ def _plain(cls: type[Any], *, post_init: bool = False) -> bool:
         return False  # attrs subclasses: fields and hooks of the base; not needed here
     hooks = ("__attrs_pre_init__",) if post_init else ("__attrs_pre_init__", "__attrs_post_init__")
     if any(hasattr(cls, hook) for hook in hooks):
+        return False
+    if not any(cls.__setattr__ is plain for plain in _PLAIN_SETATTRS):
         return False
     code = getattr(cls.__dict__.get("__init__"), "__code__", None)
     if code is None or not code.co_filename.startswith("<attrs generated"):
