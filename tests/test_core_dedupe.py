@@ -184,6 +184,7 @@ def test_works_with_root_state_field() -> None:
 def deep_size(dedup: Deduplicator) -> int:
     """Bytes held by the deduplicator's own structures (containers, keys, windows, masks)."""
     total = sys.getsizeof(dedup._channels) + sys.getsizeof(dedup._ids)
+    total += sys.getsizeof(dedup._id_order)
     for name, win in dedup._channels.items():
         total += sys.getsizeof(name) + sys.getsizeof(win) + sys.getsizeof(win.mask)
         total += sys.getsizeof(win.high) + sys.getsizeof(win.epoch)

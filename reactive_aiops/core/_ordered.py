@@ -21,6 +21,8 @@ V = TypeVar("V")
 
 _MISSING: Any = object()
 
+_new = object.__new__
+
 
 class OrderedView(Sequence[V]):
     """A read-only sequence of entities in the collection's order; cached per collection."""
@@ -28,6 +30,7 @@ class OrderedView(Sequence[V]):
     __slots__ = ("_items", "_sort_keys")
 
     def __init__(self, items: list[V], sort_keys: list[Any]) -> None:
+        # patch_one builds a view without this call: keep the two in step
         self._items = items
         # Kept so a descendant's view can bisect without recomputing n sort keys.
         self._sort_keys = sort_keys
@@ -99,13 +102,17 @@ def patch(
 
 
 def patch_one(
-    sort_key: Callable[[K, V], Any],
+    order: Callable[[V], Any] | None,
     old_map: immutables.Map[K, V],
     new_map: immutables.Map[K, V],
     old_view: OrderedView[V],
     key: K,
 ) -> OrderedView[V]:
     """:func:`patch` for one changed key, with one sort key when that key did not move.
+
+    Takes the collection's ``order`` (or None), not its ``sort_key``: the sort key
+    ``(order(entity), key)`` (``key`` without an order, as ``_Config.sort_key`` makes it) is
+    built here, which saves a call on the live path.
 
     Sort keys are unique (the entity key breaks ties), so if the old view holds a sort key
     equal to the new entity's, it is this key's own (the key was held) and unchanged: the
@@ -117,15 +124,19 @@ def patch_one(
     new = new_map.get(key, _MISSING)
     i = 0
     if new is not _MISSING:
-        new_sk = sort_key(key, new)
+        new_sk = key if order is None else (order(new), key)
         i = bisect.bisect_left(keys, new_sk)
         if i < len(keys) and keys[i] == new_sk:
             values[i] = new
-            return OrderedView(values, keys)
+            # OrderedView(values, keys), without its __init__ frame (keep in step)
+            view: OrderedView[V] = _new(OrderedView)
+            view._items = values
+            view._sort_keys = keys
+            return view
     keys = keys[:]
     old = old_map.get(key, _MISSING)
     if old is not _MISSING:
-        j = bisect.bisect_left(keys, sort_key(key, old))
+        j = bisect.bisect_left(keys, key if order is None else (order(old), key))
         del keys[j]
         del values[j]
         if j < i:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar, overload
 
 import attrs
 
+from reactive_aiops.core._fastinit import fast_constructor, fast_replacers
 from reactive_aiops.core.batching import fold, reduce_all, with_reduce_many
 from reactive_aiops.core.routing import ActionRouter
 
@@ -143,13 +144,21 @@ def combine_reducers(
     # field is keyword-only; otherwise (and for subclasses) evolve itself is used.
     positional = len(init_fields) > 1 and not any(f.kw_only for f in init_fields)
     read_all = operator.attrgetter(*(f.name for f in init_fields)) if positional else None
+    # The root from every field's value, positionally: without attrs' frozen __init__ (one C
+    # setattr per field; AppState has six) where that only stores them (core._fastinit).
+    build: Callable[..., Any] = (fast_constructor(state_class) if positional else None) or (
+        state_class
+    )
+    # The same for the usual change of one slice: field name -> replace(root, slice), which
+    # reads the other fields itself (no tuple and list of every field in between).
+    replacers = fast_replacers(state_class)
 
     def rebuild(state: Any, changed: dict[str, Any]) -> Any:
         if read_all is not None and type(state) is state_class and changed.keys() <= index.keys():
             values = list(read_all(state))
             for name, value in changed.items():
                 values[index[name]] = value
-            return state_class(*values)
+            return build(*values)
         return attrs.evolve(state, **changed)
 
     def combined_class(state: Any, action: Any) -> Any:
@@ -165,12 +174,14 @@ def combine_reducers(
             after = reducer(before, action)
             if after is before:
                 return state
+            if replacers is not None and type(state) is state_class:
+                return replacers[name](state, after)
             position = index.get(name)
             if read_all is None or position is None or type(state) is not state_class:
                 return rebuild(state, {name: after})
             values = list(read_all(state))  # rebuild(), inline for the one-slice change
             values[position] = after
-            return state_class(*values)
+            return build(*values)
         changed: dict[str, Any] | None = None
         for name, reducer in plan:
             before = getattr(state, name)

@@ -23,7 +23,7 @@ the entity collections themselves (``EntityCollection.empty(versioned=True)``).
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -102,7 +102,10 @@ class Deduplicator:
         self.max_ids = max_ids
         self._full = (1 << window) - 1
         self._channels: OrderedDict[str, _Window] = OrderedDict()
-        self._ids: OrderedDict[str, None] = OrderedDict()
+        # The ids, as a plain dict (lookups) and their arrival order (the oldest leaves first):
+        # cheaper per event than an OrderedDict's insert and popitem
+        self._ids: dict[str, None] = {}
+        self._id_order: deque[str] = deque()
         #: drops so far, by reason (also visible in state through :func:`dedupe_stats`)
         self.dropped: dict[str, int] = {DUPLICATE_OFFSET: 0, DUPLICATE_ID: 0, TOO_OLD: 0}
 
@@ -167,7 +170,9 @@ class Deduplicator:
         """
         channels = self._channels
         ids = self._ids
+        id_order = self._id_order
         window = self.window
+        full = self._full
         win: _Window | None = None
         win_channel: str | None = None
         for meta in metas:
@@ -189,16 +194,22 @@ class Deduplicator:
                     win_channel = channel
                 ahead = offset - win.high
                 if ahead > 0:
-                    win.mask = (win.mask << ahead) & self._full if ahead < window else 0
+                    # Shift the window and set bit 0 (this offset) in one pass over the mask
+                    # (``window`` bits: each operation copies it); the live case, the next
+                    # offset on a window with every offset delivered, leaves it as it is.
+                    if ahead >= window:
+                        win.mask = 1
+                    elif ahead != 1 or win.mask != full:
+                        win.mask = ((win.mask << ahead) | 1) & full
                     win.high = offset
-                    ahead = 0
-                if -ahead < window:
+                elif -ahead < window:
                     win.mask |= 1 << -ahead
             event_id = meta.event_id
             if event_id is not None and event_id not in ids:
                 ids[event_id] = None
-                if len(ids) > self.max_ids:
-                    ids.popitem(last=False)
+                id_order.append(event_id)
+                if len(id_order) > self.max_ids:
+                    del ids[id_order.popleft()]
 
     def count(self, reason: str) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1

@@ -52,6 +52,8 @@ _MAX_PATCH = 2048
 
 _MISSING: Any = object()
 
+_new = object.__new__
+
 #: ``entity.version``, read in C (``typing.cast`` is a Python call, and this runs per upsert).
 _version: Callable[[Any], int] = operator.attrgetter("version")
 
@@ -70,6 +72,7 @@ class _Config(Generic[K, V]):
 
     def sort_key(self, key: K, entity: V) -> Any:
         # The entity key breaks ties so the order is total and bisect finds exactly one slot.
+        # (_ordered.patch_one builds the same key from ``order`` itself: keep them in step.)
         if self.order is None:
             return key
         return (self.order(entity), key)
@@ -86,6 +89,7 @@ class _Link:
         delta: frozenset[Any],
         prev: _Link | None,
     ) -> None:
+        # EntityCollection.upsert builds one without this call: keep the two in step
         self.parent = parent
         self.delta = delta
         self.prev = prev
@@ -128,6 +132,7 @@ class EntityCollection(Generic[K, V]):
         config: _Config[K, V],
         link: _Link | None,
     ) -> None:
+        # upsert builds a child without this call: keep the two in step
         self._map = entities
         self._cfg = config
         self._link = link
@@ -243,10 +248,21 @@ class EntityCollection(Generic[K, V]):
                 return self
         prev = self._link
         if prev is None or prev.depth < 2 * _CHAIN:
-            link = _Link(weakref.ref(self), frozenset((key,)), prev)
+            # _Link(weakref.ref(self), frozenset((key,)), prev) and the child's __init__, each
+            # spelled out: two Python frames less per live event
+            link = _new(_Link)
+            link.parent = weakref.ref(self)
+            link.delta = frozenset((key,))
+            link.prev = prev
+            link.depth = 1 if prev is None else prev.depth + 1
         else:
             link = _extend_chain(self, frozenset((key,)))
-        return EntityCollection(entities.set(key, entity), cfg, link)
+        child: EntityCollection[K, V] = _new(EntityCollection)
+        child._map = entities.set(key, entity)
+        child._cfg = cfg
+        child._link = link
+        child._view = None
+        return child
 
     def upsert_many(self, entities: Iterable[V]) -> EntityCollection[K, V]:
         """Upsert each entity in turn (later ones win); one new collection, or ``self``.
@@ -385,7 +401,7 @@ class EntityCollection(Generic[K, V]):
             if parent is not None and parent._view is not None:
                 (key,) = link.delta
                 view = self._view = patch_one(
-                    self._cfg.sort_key, parent._map, self._map, parent._view, key
+                    self._cfg.order, parent._map, self._map, parent._view, key
                 )
                 return view
         view = self._view = self._derive_order()

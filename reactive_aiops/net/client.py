@@ -432,12 +432,16 @@ class WebSocketManager:
 
     def _process(self) -> None:
         protocol = self._protocol
-        frames = protocol.data_to_send()
-        if frames and self._ws is not None:
-            self._outgoing.extend(frames)
-            self._outgoing_ready.set()
-        events = protocol.events_received()
-        if events:
+        # Each output is taken only when the protocol holds some (its lists, read in place):
+        # a received frame has nothing to send, and the call (with a fresh empty list) is
+        # saved once per frame.
+        if protocol._out:
+            frames = protocol.data_to_send()
+            if frames and self._ws is not None:
+                self._outgoing.extend(frames)
+                self._outgoing_ready.set()
+        if protocol._events:
+            events = protocol.events_received()
             # publications inline there (the hot path), the rest through _handle, then the batch
             self._streams.deliver(events, self._handle)
         phase = protocol.phase
