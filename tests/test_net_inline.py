@@ -71,16 +71,21 @@ async def _receive(script: Script, expected: int, *, budget: float = 0.002) -> R
     return got
 
 
-@pytest.mark.asyncio
-async def test_text_messages_arrive_inline_outside_any_task_and_in_order() -> None:
-    sent = [f"m{i}" for i in range(50)]
+def _sending(texts: list[str]) -> Script:
+    """A server script: once the client speaks, send ``texts``, one message each."""
 
     async def script(ws: ServerConnection) -> None:
         await ws.recv()
-        for text in sent:
+        for text in texts:
             await ws.send(text)
 
-    got = await _receive(script, len(sent))
+    return script
+
+
+@pytest.mark.asyncio
+async def test_text_messages_arrive_inline_outside_any_task_and_in_order() -> None:
+    sent = [f"m{i}" for i in range(50)]
+    got = await _receive(_sending(sent), len(sent))
     assert got.messages == sent
     assert got.inline == len(sent)
 
@@ -119,13 +124,7 @@ async def test_fragmented_and_binary_messages_keep_their_place(seed: int) -> Non
 @pytest.mark.asyncio
 async def test_an_exhausted_budget_queues_the_rest_of_the_read() -> None:
     sent = [f"m{i}" for i in range(200)]
-
-    async def script(ws: ServerConnection) -> None:
-        await ws.recv()
-        for text in sent:
-            await ws.send(text)
-
-    got = await _receive(script, len(sent), budget=0.0)
+    got = await _receive(_sending(sent), len(sent), budget=0.0)
     assert got.messages == sent
     assert got.queued == len(sent)  # nothing inline: every read was over budget at once
 
