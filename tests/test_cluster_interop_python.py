@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from redis_helpers import API_KEY, Publisher, RedisServer, figure, two_nodes
 from reliability_helpers import anomaly_payload, envelope, token
-from test_server_interop_python import Recorder
+from test_server_interop_python import subscribe_recorded
 
 from reactive_aiops.testing import FaultProxy
 
@@ -22,11 +22,7 @@ async def test_sdk_on_node_b_receives_node_a_publications_and_recovers_after_a_c
         client = Client(f"ws://127.0.0.1:{proxy.port}{b.config.path}", token=token(),
                         proxy=None, max_reconnect_delay=0.5)
         try:
-            rec = Recorder()
-            sub = client.new_subscription("anomalies", events=rec)
-            await client.connect()
-            await sub.subscribe()
-            await rec.wait_for(lambda: len(rec.subscribed) == 1)
+            rec = await subscribe_recorded(client)
             assert rec.subscribed[0].recoverable
             publisher = Publisher(API_KEY)
 

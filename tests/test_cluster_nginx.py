@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from redis_helpers import API_KEY, Publisher, RedisServer, free_port, two_nodes, wait_until
 from reliability_helpers import anomaly_payload, envelope, token
-from test_server_interop_python import Recorder
+from test_server_interop_python import subscribe_recorded
 
 pytestmark = pytest.mark.asyncio
 
@@ -99,11 +99,7 @@ async def test_sdk_behind_nginx_moves_to_the_other_node_and_recovers(
                 sent += 1
 
         try:
-            rec = Recorder()
-            sub = client.new_subscription("anomalies", events=rec)
-            await client.connect()
-            await sub.subscribe()
-            await rec.wait_for(lambda: len(rec.subscribed) == 1)
+            rec = await subscribe_recorded(client)
             await publish(40)
             await rec.wait_for(lambda: len(rec.pubs) == 40)
             # the node holding the SDK's connection stops: 3001, and the reconnect goes

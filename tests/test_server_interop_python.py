@@ -38,15 +38,22 @@ class Recorder(SubscriptionEventHandler):  # type: ignore[misc]
                 await self.changed.wait()
 
 
+async def subscribe_recorded(client: Client, channel: str = "anomalies") -> Recorder:
+    """Connect the official SDK's ``client`` and subscribe it to ``channel``; the recorder of
+    that subscription, once the server confirmed it."""
+    rec = Recorder()
+    sub = client.new_subscription(channel, events=rec)
+    await client.connect()
+    await sub.subscribe()
+    await rec.wait_for(lambda: len(rec.subscribed) == 1)
+    return rec
+
+
 @pytest.mark.asyncio
 async def test_sdk_connects_subscribes_recovers_and_calls_rpc() -> None:
     async with serve_embedded(config()) as server:
         client = Client(server.url, token=token(), proxy=None, max_reconnect_delay=0.5)
-        rec = Recorder()
-        sub = client.new_subscription("anomalies", events=rec)
-        await client.connect()
-        await sub.subscribe()
-        await rec.wait_for(lambda: len(rec.subscribed) == 1)
+        rec = await subscribe_recorded(client)
         assert rec.subscribed[0].recoverable
         server.publish("anomalies", anomaly_event("an-1", event_id="e1"))
         await rec.wait_for(lambda: len(rec.pubs) == 1)
@@ -99,11 +106,7 @@ async def test_sdk_answers_pings_and_refreshes_its_token() -> None:
 async def test_sdk_is_told_unrecovered_after_a_restart_that_lost_history() -> None:
     async with serve_embedded(config()) as server:
         client = Client(server.url, token=token(), proxy=None, max_reconnect_delay=0.5)
-        rec = Recorder()
-        sub = client.new_subscription("anomalies", events=rec)
-        await client.connect()
-        await sub.subscribe()
-        await rec.wait_for(lambda: len(rec.subscribed) == 1)
+        rec = await subscribe_recorded(client)
         server.publish("anomalies", anomaly_event("an-1"))
         await rec.wait_for(lambda: len(rec.pubs) == 1)
         await server.restart(keep_history=False)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from centrifuge import Client
 from server_helpers import API_KEY, SECRET, RawClient, anomaly_event, config, token
-from test_server_interop_python import Recorder
+from test_server_interop_python import subscribe_recorded
 from tls_helpers import Pki, make_pki
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidMessage
@@ -79,11 +79,7 @@ async def test_a_client_that_does_not_trust_the_ca_is_refused(pki: Pki) -> None:
 async def test_official_python_sdk_connects_over_wss(pki: Pki) -> None:
     async with serve_embedded(tls_config(pki)) as server:
         client = Client(server.url, token=token(), proxy=None, ssl_context=pki.client_context())
-        rec = Recorder()
-        sub = client.new_subscription("anomalies", events=rec)
-        await client.connect()
-        await sub.subscribe()
-        await rec.wait_for(lambda: len(rec.subscribed) == 1)
+        rec = await subscribe_recorded(client)
         server.publish("anomalies", anomaly_event("over-tls"))
         await rec.wait_for(lambda: len(rec.pubs) == 1)
         assert rec.pubs[0][1]["data"]["id"] == "over-tls"
