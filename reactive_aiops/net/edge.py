@@ -75,13 +75,13 @@ class _EventType(msgspec.Struct):
 
 _peek_type = msgspec.json.Decoder(_EventType).decode
 
-#: (event type, decode the raw envelope, the route's build, ``make(payload, meta)``: build
-#: itself, or the action class's fast constructor where build is exactly
-#: ``cls(payload, meta=meta)``, and ``to_payload(data)`` when the envelope's data is the
-#: payload's mirror struct (else None: it is the payload))
+#: (event type, decode the raw envelope, ``make(payload, meta)``: the route's build, or the
+#: action class's fast constructor where build is exactly ``cls(payload, meta=meta)``, and
+#: ``to_payload(data)`` when the envelope's data is the payload's mirror struct (else None:
+#: it is the payload))
 _RawCompiled = tuple[
     str, Callable[[msgspec.Raw], Any], Callable[[Any, EventMeta], object],
-    Callable[[Any, EventMeta], object], Callable[[Any], Any] | None,
+    Callable[[Any], Any] | None,
 ]
 
 #: Defaults a mirror struct may carry: immutable (attrs shares one default object between
@@ -122,6 +122,7 @@ def _mirror(payload: type[Any]) -> tuple[type[msgspec.Struct], Callable[[Any], A
     except (TypeError, ValueError):
         return None
     return struct, to_payload
+
 
 #: ``EventMeta`` from its eight fields, positionally, without attrs' ``__init__`` (a quarter of
 #: its cost, once per live event; the very same frozen object: core._fastinit).
@@ -215,10 +216,10 @@ class EdgeDecoder:
         )
         try:
             payload = env.data
-            to_payload = compiled[4]  # type: ignore[index]
+            to_payload = compiled[3]  # type: ignore[index]
             if to_payload is not None:
                 payload = to_payload(payload)
-            return compiled[3](payload, meta)  # type: ignore[index]
+            return compiled[2](payload, meta)  # type: ignore[index]
         except _REFUSED:
             return None
 
@@ -260,7 +261,7 @@ class EdgeDecoder:
                 decode = msgspec.json.Decoder(struct).decode
                 # the action class's fast constructor where that is all the builder does
                 compiled = (
-                    event_type, decode, route.build, _fast_build(route.build),
+                    event_type, decode, _fast_build(route.build),
                     None if mirror is None else mirror[1],
                 )
         if len(self._raw_compiled) >= _MAX_COMPILED:
