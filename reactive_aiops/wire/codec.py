@@ -457,19 +457,22 @@ def _server_obj(message: ServerMessage) -> dict[str, Any]:
         key = "error" if isinstance(result, Error) else RESULT_METHODS[type(result)]
         return {"id": message.id, key: converter.unstructure(result)}
     if isinstance(message, Push):
-        push: dict[str, Any] = {"channel": message.channel} if message.channel else {}
         body = message.body
         if type(body) is Publication and body.info is None and not body.tags:
-            # the server's per-event frame: what the converter gives (defaults omitted), built
-            # directly; test_wire_codec checks the two paths agree
-            pub: dict[str, Any] = {} if body.data is None else {"data": body.data}
-            if body.offset:
-                pub["offset"] = body.offset
-            push["pub"] = pub
-        else:
-            push[PUSH_TYPES[type(body)]] = converter.unstructure(body)
+            return _publication_push_obj(message.channel, body.data, body.offset)
+        push: dict[str, Any] = {"channel": message.channel} if message.channel else {}
+        push[PUSH_TYPES[type(body)]] = converter.unstructure(body)
         return {"push": push}
     return {}
+
+
+def _publication_push_obj(channel: str, data: Any, offset: int) -> dict[str, Any]:
+    # the server's per-event frame: what the converter gives (defaults omitted), built
+    # directly; test_wire_codec checks the two paths agree
+    pub: dict[str, Any] = {} if data is None else {"data": data}
+    if offset:
+        pub["offset"] = offset
+    return {"push": {"channel": channel, "pub": pub} if channel else {"pub": pub}}
 
 
 def encode_replies(messages: Iterable[ServerMessage]) -> str:
@@ -485,7 +488,4 @@ def encode_reply(message: ServerMessage) -> str:
 def encode_publication_push(channel: str, data: Any, offset: int) -> str:
     """``encode_reply(Push(channel, Publication(data=data, offset=offset)))`` without building
     the two message objects: the server encodes one such frame per publication."""
-    pub: dict[str, Any] = {} if data is None else {"data": data}
-    if offset:
-        pub["offset"] = offset
-    return _dumps({"push": {"channel": channel, "pub": pub} if channel else {"pub": pub}})
+    return _dumps(_publication_push_obj(channel, data, offset))
