@@ -255,12 +255,11 @@ class ScriptedServer:
 
 
 async def until(predicate: Callable[[], bool], what: str, wait: float = 10.0) -> None:
-    """Await a condition driven by real network events (bounded)."""
-    for _ in range(int(wait / 0.005)):
-        if predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"timed out waiting for: {what}")
+    """``reliability_helpers.wait_until`` in the client tests' argument order, bounded at 10 s
+    (a condition driven by real network events)."""
+    from reliability_helpers import wait_until
+
+    await wait_until(predicate, wait, what)
 
 
 def subscribed(manager: Any) -> list[str]:

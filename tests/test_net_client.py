@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from client_helpers import ScriptedServer
+from client_helpers import ScriptedServer, until
 from websockets.asyncio.server import serve
 
 from reactive_aiops.core.connection import ConnectionState, ResyncRequired, Status
@@ -45,15 +45,6 @@ async def server() -> AsyncIterator[ScriptedServer]:
     await srv.start()
     yield srv
     await srv.stop()
-
-
-async def until(predicate: Callable[[], bool], what: str) -> None:
-    """Await a condition driven by real network events (bounded)."""
-    for _ in range(int(WAIT / 0.005)):
-        if predicate():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"timed out waiting for: {what}")
 
 
 def sent(server: ScriptedServer, kind: type) -> list[Any]:
