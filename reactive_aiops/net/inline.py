@@ -30,6 +30,9 @@ __all__ = ["InlineConnection"]
 
 _TEXT = Opcode.TEXT
 
+#: Seconds of inline processing per socket read, by default (well under a 60 fps frame).
+DEFAULT_BUDGET = 0.002
+
 
 class InlineConnection(ClientConnection):
     """A ``ClientConnection`` that hands each complete text message to a callback inline.
@@ -42,7 +45,7 @@ class InlineConnection(ClientConnection):
     on_text: Callable[[str], None] | None = None
     #: Seconds of inline processing per socket read, after which the rest of that read is
     #: queued (the receive loop yields to the event loop between its messages).
-    budget: float = 0.002
+    budget: float = DEFAULT_BUDGET
     #: Messages handed over inline so far (the rest went through websockets' queue).
     inline_messages: int = 0
     _read_began: float = 0.0
@@ -54,7 +57,7 @@ class InlineConnection(ClientConnection):
         on_text: Callable[[str], None],
         on_binary: Callable[[bytes], None],
         *,
-        budget: float = 0.002,
+        budget: float = DEFAULT_BUDGET,
     ) -> None:
         """Hand every message to ``on_text`` / ``on_binary``, in order, until the connection
         closes: inline where possible, the rest from here. Returns after a normal close;
