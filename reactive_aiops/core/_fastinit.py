@@ -80,19 +80,26 @@ def _plain(cls: type[Any], *, post_init: bool = False) -> bool:
     return _own_slots(cls) - {"__weakref__"} == {field.name for field in fields}
 
 
+#: One builder subclass per class, shared by its constructor, replacers and copier.
+_BUILDERS: dict[type[Any], type[Any]] = {}
+
+
 def _builder(cls: type[Any]) -> type[Any]:
     """The private, not frozen subclass instances are filled in (see the module doc)."""
-    # Both of the attrs class's __setattr__ and __delattr__ replaced by object's: they share one
-    # type slot, and only then does CPython set the slots directly.
-    return type(
-        f"_Building{cls.__name__}",
-        (cls,),
-        {
-            "__slots__": (),
-            "__setattr__": object.__setattr__,
-            "__delattr__": object.__delattr__,
-        },
-    )
+    builder = _BUILDERS.get(cls)
+    if builder is None:
+        # Both of the attrs class's __setattr__ and __delattr__ replaced by object's: they share
+        # one type slot, and only then does CPython set the slots directly.
+        builder = _BUILDERS[cls] = type(
+            f"_Building{cls.__name__}",
+            (cls,),
+            {
+                "__slots__": (),
+                "__setattr__": object.__setattr__,
+                "__delattr__": object.__delattr__,
+            },
+        )
+    return builder
 
 
 def _compile(
