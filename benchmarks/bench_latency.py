@@ -10,6 +10,10 @@ server and the same offered rates:
   hand-rolled receive loop and ``json.loads``, each event dispatched into a python-redux store
   whose ``autorun`` builds the most-severe-first list and records the latency (skipped, with a
   note, without the ``bench`` extra).
+* **receive floor** -- the pipeline's transport and UI hop without its protocol and store
+  (``_floor``): ``InlineConnection`` hands each frame over in the read callback, ``json.loads``,
+  then ``aiter_stream``'s hop to a consumer task. Its distance from the bare loop is what the
+  architecture costs, the full pipeline's distance from it what the protocol and store cost.
 * **full pipeline** -- the live client store (``WebSocketManager`` -> bridge -> middleware ->
   store) with a selector stream (the anomaly list the dashboard shows) consumed on the asyncio
   loop by the asyncio UI adapter (``aiter_stream``). An event's latency is the time from its
@@ -253,11 +257,19 @@ async def peer_receiver(url: str, ready: asyncio.Event, run: Run, stop: asyncio.
     await receive(url, ready, run, stop, _token())
 
 
+async def floor_receiver(url: str, ready: asyncio.Event, run: Run, stop: asyncio.Event) -> None:
+    """Inline receive + ``json.loads`` + the adapter's hop, no protocol or store (``_floor``)."""
+    from benchmarks._floor import floor_receiver as receive
+
+    await receive(url, ready, run, stop, _token())
+
+
 BARE = ("bare websockets loop", bare_receiver)
 PEER = ("python-redux peer (websockets + json + autorun)", peer_receiver)
+FLOOR = ("receive floor (inline + json + UI hop, no store)", floor_receiver)
 PIPELINE = ("full pipeline", pipeline_receiver(None))
 COALESCED = ("full pipeline, coalesce 60 fps", pipeline_receiver(FPS))
-VARIANTS: tuple[tuple[str, Receiver], ...] = (BARE, PEER, PIPELINE, COALESCED)
+VARIANTS: tuple[tuple[str, Receiver], ...] = (BARE, PEER, FLOOR, PIPELINE, COALESCED)
 
 
 def _latency_row(group: str, variant: str, run: Run, sent: int, rate: float) -> Row:
