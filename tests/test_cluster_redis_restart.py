@@ -154,6 +154,10 @@ async def test_redis_restarted_empty_resyncs_once_per_channel_and_applies_nothin
                 await wait_until(
                     lambda: sum(live.store.state.connection.resyncs.values()) == 3, within=15,
                     what="a resync per channel")
+                # The reloads the resyncs started must have read their snapshots before the new
+                # part is published: what a snapshot holds is not applied again as an event.
+                async with asyncio.timeout(10):
+                    await live.bridge.wait_loaded()
                 await a.apublish("detectors", envelope("detector.upserted", "d-new",
                                                        detector_payload("d1", version=2)))
                 await a.apublish("health", envelope("health.updated", "h-new",
@@ -258,6 +262,9 @@ async def test_redis_restarted_empty_under_a_connected_client_resyncs_each_chann
         await redis_server.restart("kill")
         await wait_until(lambda: sum(live.store.state.connection.resyncs.values()) == 3,
                          within=15, what="a resync per channel")
+        # as above: the reloads read their snapshots before the new part is published
+        async with asyncio.timeout(10):
+            await live.bridge.wait_loaded()
         await wait_until(lambda: local_subscribers(b, AIOPS_CHANNELS), what="resubscribed")
         after = await _publish(publisher, a.port, 0, 100, "new")
         await a.apublish("detectors", envelope("detector.upserted", "d-new",
