@@ -81,12 +81,9 @@ async def floor_receiver(
                     if not pending:
                         continue
                     run.latencies.extend([now - ts for ts in pending])
-                    run.received += len(pending)
                     run.renders += 1
+                    run.arrived(now, len(pending))
                     del pending[:]
-                    if run.first_at is None:
-                        run.first_at = now
-                    run.last_at = now
                     run.progressed()
         finally:
             delivering.cancel()

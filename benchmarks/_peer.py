@@ -106,11 +106,7 @@ async def peer_receiver(
                         continue
                     pending.append(event["ts"])
                     store.dispatch(AnomalyUpserted(anomaly=event["data"]))
-                    now = time.time()
-                    run.received += 1
-                    if run.first_at is None:
-                        run.first_at = now
-                    run.last_at = now
+                    run.arrived(time.time())
                 run.progressed()
     finally:
         store.clean_up()

@@ -94,6 +94,13 @@ class Run:
         return sum(1 for slot in self.news_slots if first <= slot <= last)
     caught_up: asyncio.Event = attrs.field(factory=asyncio.Event)
 
+    def arrived(self, now: float, count: int = 1) -> None:
+        """Note ``count`` more events received (wall clock ``now``): the receive rate's span."""
+        self.received += count
+        if self.first_at is None:
+            self.first_at = now
+        self.last_at = now
+
     def progressed(self) -> None:
         """Call after updating ``received``: wakes ``measure`` once the burst is all in."""
         if self.target is not None and self.received >= self.target:
@@ -160,11 +167,8 @@ async def bare_receiver(url: str, ready: asyncio.Event, run: Run, stop: asyncio.
                     continue
                 ts = push["pub"]["data"]["ts"]
                 run.latencies.append(now - ts)
-                run.received += 1
                 run.renders += 1
-                if run.first_at is None:
-                    run.first_at = now
-                run.last_at = now
+                run.arrived(now)
             run.progressed()
 
 
@@ -234,10 +238,7 @@ def pipeline_receiver(fps: float | None) -> Receiver:
                         now = time.time()
                         probe.on_render()
                         if probe.events > run.received:
-                            if run.first_at is None:
-                                run.first_at = now
-                            run.last_at = now
-                        run.received = probe.events
+                            run.arrived(now, probe.events - run.received)
                         run.renders = probe.renders
                         run.progressed()
             finally:
